@@ -1,1 +1,5 @@
 """lcrec."""
+
+from .registration import register_auto_classes
+
+register_auto_classes()

@@ -1,5 +1,28 @@
-"""The six LC-Rec instruction tasks and the task-mix builder."""
+"""The six LC-Rec instruction tasks, their templates, per-user texts and the task-mix builder.
 
-from .templates import PROMPT_FORMAT, Template, format_prompt, load_templates
+The templates load without `datasets`; the mix builder and user-text loaders are imported on first use,
+so `recommend()` and `lcrec --help` stay light.
+"""
 
-__all__ = ["PROMPT_FORMAT", "Template", "format_prompt", "load_templates"]
+from importlib import import_module
+
+from .templates import PROMPT_FORMAT, TASK_SPECS, TASKS, Template, format_prompt, load_templates, load_templates_file, parse_templates
+
+_LAZY = {
+    "DEFAULT_MAX_HISTORY": ".mix",
+    "MissingTaskDataError": ".mix",
+    "TaskMix": ".mix",
+    "build_task_mix": ".mix",
+    "build_validation_mix": ".mix",
+    "UserTexts": ".user_texts",
+    "load_user_texts": ".user_texts",
+    "augment_user_texts": ".augment",
+}
+
+__all__ = ["PROMPT_FORMAT", "TASKS", "TASK_SPECS", "Template", "format_prompt", "load_templates", "load_templates_file", "parse_templates", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,18 @@
+"""Classic baselines scored with the same metric code on the same split: most-popular and SASRec."""
+
+from .evaluate import BASELINES, evaluate_scorer, fit_baseline, run_baseline, split_rows, training_sequences
+from .popularity import MostPopular
+from .sasrec import SASRec, SASRecConfig, train_sasrec
+
+__all__ = [
+    "BASELINES",
+    "MostPopular",
+    "SASRec",
+    "SASRecConfig",
+    "evaluate_scorer",
+    "fit_baseline",
+    "run_baseline",
+    "split_rows",
+    "train_sasrec",
+    "training_sequences",
+]

@@ -1,0 +1,82 @@
+"""Plain option dataclasses of the SFT recipe, parsed by `TrlParser` next to TRL's `SFTConfig`.
+
+Field names are unique across these classes and `SFTConfig` (they share one command line and one YAML).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..tasks import TASKS
+
+ALL_TASKS = list(TASKS)
+# Reserved `base_model` names: a compact Llama trained from scratch, and the offline SmolLM2 asset.
+SCRATCH = "scratch"
+SMOLLM2 = "smollm2"
+
+
+@dataclass
+class DataOptions:
+    """Where the prepared dataset and item index live, and which tasks the mix holds."""
+
+    dataset_dir: str | None = field(default=None, metadata={"help": "prepared dataset folder (`lcrec prepare --out`)"})
+    index_dir: str | None = field(default=None, metadata={"help": "item index folder (`lcrec index --out`) or an index.json"})
+    tasks: list[str] = field(default_factory=lambda: list(ALL_TASKS), metadata={"help": f"tasks of the training mix, among {ALL_TASKS}"})
+    max_history: int = field(default=20, metadata={"help": "most recent items kept in a history"})
+    fusionseqrec_samples: int | None = field(default=None, metadata={"help": "fusionseqrec subsample size (None: the task builder's default, 20,000)"})
+    seqrec_samples: int | None = field(default=None, metadata={"help": "seqrec subsample size (None: every training prefix)"})
+    user_text: str | None = field(default=None, metadata={"help": "per-user texts for itemsearch/preferenceobtain: `lcrec augment` .jsonl or LC-Rec D.user.json (default: the dataset's users split)"})
+    skip_missing_tasks: bool = field(default=True, metadata={"help": "skip (with a message) tasks whose data is missing instead of raising"})
+    valid_samples: int | None = field(default=None, metadata={"help": "validation users used for eval_loss (None: all)"})
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.tasks) - set(ALL_TASKS))
+        if unknown:
+            raise ValueError(f"unknown task(s) {unknown}; known tasks: {ALL_TASKS}")
+        if not self.tasks:
+            raise ValueError("tasks is empty: name at least one of " + ", ".join(ALL_TASKS))
+        if self.max_history < 1:
+            raise ValueError(f"max_history must be >= 1, got {self.max_history}")
+
+
+@dataclass
+class ModelOptions:
+    """The base LM: a Hub id or path, `smollm2` (offline asset) or `scratch` (compact Llama, sizes below)."""
+
+    base_model: str = field(default=SCRATCH, metadata={"help": f"hub id, local path, {SMOLLM2!r} or {SCRATCH!r}"})
+    torch_dtype: str | None = field(default=None, metadata={"help": "weights dtype when loading a pretrained base (float32, bfloat16, ...)"})
+    attn_implementation: str | None = field(default=None, metadata={"help": "attention kernel of a pretrained base (sdpa, flash_attention_2, ...)"})
+    scratch_vocab_size: int = field(default=2048, metadata={"help": "scratch: BPE vocabulary size before index tokens"})
+    scratch_hidden_size: int = field(default=128, metadata={"help": "scratch: hidden size"})
+    scratch_num_layers: int = field(default=2, metadata={"help": "scratch: decoder layers"})
+    scratch_num_heads: int = field(default=4, metadata={"help": "scratch: attention heads"})
+    scratch_intermediate_size: int = field(default=512, metadata={"help": "scratch: MLP size"})
+    scratch_max_positions: int = field(default=512, metadata={"help": "scratch: maximum sequence length"})
+    scratch_tie_embeddings: bool = field(default=True, metadata={"help": "scratch: share the input embedding with the output head"})
+
+    @property
+    def is_scratch(self) -> bool:
+        return self.base_model == SCRATCH
+
+
+@dataclass
+class LoraOptions:
+    """LoRA on the base LM's linear layers; the index-token rows of the embedding (and an untied head) train too."""
+
+    use_lora: bool = field(default=False, metadata={"help": "train a LoRA adapter instead of full fine-tuning"})
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank"})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA path"})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["all-linear"],
+        metadata={"help": "linear modules that get LoRA (names such as q_proj v_proj, or all-linear: every linear layer but the head)"},
+    )
+    lora_train_index_tokens: bool = field(default=True, metadata={"help": "train the index-token rows of the embedding and output head"})
+
+    def __post_init__(self) -> None:
+        if self.lora_r < 1:
+            raise ValueError(f"lora_r must be >= 1, got {self.lora_r}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if "lm_head" in self.lora_target_modules:
+            raise ValueError("lora_target_modules must not hold lm_head: its index-token rows train via lora_train_index_tokens")

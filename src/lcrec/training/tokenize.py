@@ -1,0 +1,50 @@
+"""Tokenize prompt/completion rows for SFT: loss on the completion (+ EOS) only, and no cut-off completions."""
+
+from __future__ import annotations
+
+import logging
+
+from datasets import Dataset
+
+logger = logging.getLogger(__name__)
+
+
+def tokenize_prompt_completion(dataset: Dataset, tokenizer, max_length: int | None, name: str = "train", batch_size: int = 1000) -> Dataset:
+    """Add `input_ids` and `completion_mask` (1 on completion + EOS tokens) to prompt/completion rows.
+
+    The prompt is tokenized alone, exactly as `recommend()` tokenizes it at inference, and the completion's
+    tokens (+ EOS) follow it, so training never sees a prompt/answer boundary that inference would not.
+    Rows whose prompt + completion + EOS would exceed `max_length` are dropped and counted in a warning:
+    training on a truncated completion would teach the model cut-off item indices. Raises when every row
+    would be dropped. Batched tokenization (fast tokenizers) is much quicker than a per-row map.
+    """
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no eos_token; the model could never learn to stop after an index")
+    eos_id = tokenizer.eos_token_id
+
+    def encode(batch: dict) -> dict:
+        prompts = tokenizer(batch["prompt"])["input_ids"]
+        completions = tokenizer(batch["completion"], add_special_tokens=False)["input_ids"]
+        return {
+            "input_ids": [prompt + completion + [eos_id] for prompt, completion in zip(prompts, completions)],
+            "completion_mask": [[0] * len(prompt) + [1] * (len(completion) + 1) for prompt, completion in zip(prompts, completions)],
+        }
+
+    encoded = dataset.map(encode, batched=True, batch_size=batch_size, desc=f"Tokenizing {name} mix")
+    if max_length is None:
+        return encoded
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+    keep = [i for i, n in enumerate(lengths) if n <= max_length]
+    dropped = len(lengths) - len(keep)
+    if dropped:
+        if not keep:
+            raise ValueError(f"{name}: every row is longer than max_length={max_length} (longest {max(lengths)} tokens); raise max_length")
+        tasks = encoded.select(sorted(set(range(len(lengths))) - set(keep)))["task"] if "task" in encoded.column_names else []
+        by_task = {task: tasks.count(task) for task in sorted(set(tasks))}
+        logger.warning(
+            "%s: dropped %d of %d rows longer than max_length=%d (longest %d tokens; by task: %s); "
+            "raise max_length or lower max_history to keep them",
+            name, dropped, len(lengths), max_length, max(lengths), by_task or "n/a",
+        )
+        encoded = encoded.select(keep)
+    return encoded

@@ -1,0 +1,50 @@
+"""`LCRecSFTTrainer`: TRL's SFTTrainer with one template draw per epoch (see `EpochDrawSampler`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from trl import SFTTrainer
+from trl.trainer.utils import add_fused_lm_head
+
+from .sampler import EpochDrawSampler
+
+# The per-token outputs SFTTrainer asks of its fused LM head (loss, entropy and token-accuracy metrics).
+_FUSED_OUTPUTS = ("log_probs", "entropy", "is_top1")
+
+
+class LCRecSFTTrainer(SFTTrainer):
+    """SFTTrainer whose training set is several template draws of one task mix, one draw per epoch."""
+
+    def __init__(self, *args, draw_sizes: Sequence[int], **kwargs):
+        self.draw_sizes = list(draw_sizes)
+        super().__init__(*args, **kwargs)
+        if len(self.train_dataset) != sum(self.draw_sizes):
+            raise ValueError(
+                f"the prepared training set has {len(self.train_dataset)} rows but the draws sum to {sum(self.draw_sizes)}; "
+                "packing and shuffle_dataset are not supported with per-epoch template draws"
+            )
+        _move_fused_head_to_language_model(self.model)
+
+    def _get_train_sampler(self, train_dataset=None) -> EpochDrawSampler:
+        return EpochDrawSampler(self.draw_sizes, seed=self.args.data_seed if self.args.data_seed is not None else self.args.seed)
+
+
+def _move_fused_head_to_language_model(model) -> None:
+    """Put TRL's fused LM head on the wrapped base LM, whose backbone returns hidden states.
+
+    SFTTrainer patches the forward of the model it trains so that `fused_lm_head=True` runs `model.base_model`
+    and projects only the completion positions through the LM head. An LCRecForCausalLM is its own
+    `base_model` (it wraps a whole causal LM), so the patch moves to `language_model`, and our forward passes
+    `fused_lm_head` / `labels` through to it.
+    """
+    lcrec_model = model.get_base_model() if hasattr(model, "get_base_model") else model
+    language_model = getattr(lcrec_model, "language_model", None)
+    if language_model is None or lcrec_model.base_model is not lcrec_model or "forward" not in vars(lcrec_model):
+        return
+    del lcrec_model.forward  # drop the instance patch: the class forward delegates to language_model
+    add_fused_lm_head(language_model, outputs=_FUSED_OUTPUTS)
+    head = language_model.get_output_embeddings()
+    if "bias" not in dir(head) and hasattr(head, "original_module"):
+        # PEFT's trainable-token wrapper exposes the head's (merged) weight but not its bias, which the fused head reads.
+        head.bias = head.original_module.bias

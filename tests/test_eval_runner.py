@@ -1,0 +1,151 @@
+"""Full-ranking evaluation of a tiny (untrained) LC-Rec model: coverage, validity, bad input, two processes."""
+
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+from datasets import Dataset, DatasetDict
+
+from lcrec.data import save_prepared
+from lcrec.evaluation.runner import EvaluationConfig, evaluate_model, parse_templates
+from lcrec.indexing import ItemIndex
+from lcrec.modeling_lcrec import LCRecForCausalLM
+from lcrec.tasks.templates import load_templates
+from lcrec.training.scratch import scratch_llama_config, train_scratch_tokenizer
+
+NUM_ITEMS, NUM_USERS, HISTORY = 24, 11, 4  # an odd user count makes accelerate pad one process
+
+
+def tiny_dataset() -> DatasetDict:
+    """Users with equal-length histories (no padding, so batch composition cannot change scores)."""
+    rng = np.random.default_rng(1)
+    splits = {"train": [], "valid": [], "test": []}
+    for user in range(NUM_USERS):
+        sequence = rng.choice(NUM_ITEMS, size=HISTORY + 3, replace=False).tolist()
+        for split, cut in (("train", 3), ("valid", 2), ("test", 1)):
+            splits[split].append({"user_id": user, "raw_user_id": f"u{user}", "history": sequence[-cut - HISTORY : -cut], "target": sequence[-cut]})
+    items = [{"item_id": i, "raw_id": f"i{i}", "title": f"Item {i}", "description": "", "brand": "", "categories": ""} for i in range(NUM_ITEMS)]
+    return DatasetDict({"items": Dataset.from_list(items), **{name: Dataset.from_list(rows) for name, rows in splits.items()}})
+
+
+def tiny_model(num_items: int = NUM_ITEMS) -> LCRecForCausalLM:
+    codes = np.array([(i // 9, (i // 3) % 3, i % 3) for i in range(num_items)])
+    index = ItemIndex(list(range(num_items)), codes, [3, 3, 3])
+    texts = [template.instruction for template in load_templates("seqrec")] * 3
+    tokenizer = train_scratch_tokenizer(texts, index, vocab_size=300, titles={i: f"Item {i}" for i in range(num_items)})
+    config = scratch_llama_config(len(tokenizer), hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, max_position_embeddings=256)
+    return LCRecForCausalLM.from_base(config, tokenizer, seed=0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread avoids spin-waiting on busy cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return tiny_dataset()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+def test_every_user_once_and_all_items_valid(model, dataset, tmp_path):
+    out = tmp_path / "metrics.json"
+    record = evaluate_model(model, dataset, EvaluationConfig(templates="0,1", num_beams=20, batch_size=4), output_file=str(out))
+    assert json.loads(out.read_text()) == record
+    for key in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "per_template", "num_users", "num_beams", "invalid_rate", "seconds", "users_per_second", "exclude_history"):
+        assert key in record
+    assert record["num_users"] == NUM_USERS and record["num_beams"] == 20 and record["invalid_rate"] == 0.0
+    assert record["short_list_rate"] == 0.0 and record["short_at_k_rate"] == 0.0  # all 20 beams came back: nothing invalid was dropped
+    assert sorted(record["per_template"]) == ["0", "1"]
+    # Twenty of 24 items per user, random model: HR@10 is bounded and the mean lies between the templates.
+    assert record["template_min"]["HR@10"] <= record["HR@10"] <= record["template_max"]["HR@10"]
+    assert record["HR@1"] <= record["HR@5"] <= record["HR@10"] <= 1.0
+
+
+def test_exclusion_recorded_and_sample_of_users(model, dataset):
+    record = evaluate_model(model, dataset, EvaluationConfig(templates="0", max_users=4, exclude_history=True))
+    assert record["num_users"] == 4 and record["exclude_history"] is True and record["templates"] == [0]
+
+
+def test_bad_input_errors(model, dataset):
+    with pytest.raises(ValueError, match="num_beams \\(5\\) is smaller than the largest cut-off K=10"):
+        EvaluationConfig(num_beams=5)
+    with pytest.raises(ValueError, match="templates \\[99\\] do not exist"):
+        parse_templates("0,99", 2)
+    bigger = DatasetDict(dict(dataset))
+    bigger["items"] = Dataset.from_list(dataset["items"].to_list() + [{"item_id": NUM_ITEMS, "raw_id": "new", "title": "New", "description": "", "brand": "", "categories": ""}])
+    with pytest.raises(ValueError, match=f"1 only in the dataset \\(e.g. \\[{NUM_ITEMS}\\]\\)"):
+        evaluate_model(model, bigger, EvaluationConfig(templates="0"))
+    renamed = DatasetDict(dict(dataset))
+    renamed["items"] = dataset["items"].map(lambda row: {"title": "Other " + row["title"]})
+    with pytest.raises(ValueError, match="titles differ .* item 0: model 'Item 0' vs dataset 'Other Item 0'"):
+        evaluate_model(model, renamed, EvaluationConfig(templates="0"))
+
+
+def test_unknown_items_in_test_users_are_counted_not_dropped(model, dataset):
+    broken = DatasetDict(dict(dataset))
+    rows = dataset["test"].to_list()
+    rows[0]["history"] = [NUM_ITEMS + 5] + rows[0]["history"]
+    rows[1]["target"] = NUM_ITEMS + 7
+    broken["test"] = Dataset.from_list(rows)
+    record = evaluate_model(model, broken, EvaluationConfig(templates="0"))
+    assert record["num_users"] == NUM_USERS
+    assert record["unknown_history_users"] == 1 and record["unknown_target_users"] == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _evaluate_as_rank(rank: int, world_size: int, port: int, model, dataset, config, output_file: str) -> None:
+    """One forked process of a gloo group: what `torchrun` / `accelerate launch` set up, without re-importing."""
+    import torch
+    from accelerate import PartialState
+
+    torch.set_num_threads(1)
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    PartialState._reset_state()  # the parent's single-process state is inherited through fork
+    evaluate_model(model, dataset, config, output_file=output_file)
+    torch.distributed.destroy_process_group()
+
+
+def test_two_processes_match_one(model, dataset, tmp_path):
+    """Two gloo processes (an odd number of users, so one is padded) give the same record as one process."""
+    from torch.multiprocessing import start_processes
+
+    config = EvaluationConfig(templates="0,1", batch_size=3)
+    single = evaluate_model(model, dataset, config)
+    out = tmp_path / "metrics.json"
+    start_processes(_evaluate_as_rank, args=(2, _free_port(), model, dataset, config, str(out)), nprocs=2, start_method="fork")
+    double = json.loads(out.read_text())
+    assert double["num_processes"] == 2 and double["num_users"] == NUM_USERS
+    for name in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10"):
+        assert double[name] == pytest.approx(single[name], abs=1e-9), name
+    for template, metrics in single["per_template"].items():
+        assert double["per_template"][template] == pytest.approx(metrics)
+
+
+def test_cli_writes_metrics(model, dataset, tmp_path, capsys):
+    from lcrec.cli import main
+
+    model.save_pretrained(tmp_path / "model")
+    save_prepared(dataset, {}, tmp_path / "data")
+    assert main(["evaluate", "--model", str(tmp_path / "model"), "--data", str(tmp_path / "data"), "--templates", "1", "--max-users", "3"]) == 0
+    record = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert record["num_users"] == 3 and record["templates"] == [1]
+    assert "LC-Rec" in capsys.readouterr().out
+    assert main(["evaluate", "--model", str(tmp_path / "model"), "--data", str(tmp_path / "data"), "--num-beams", "5"]) == 2
