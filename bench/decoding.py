@@ -120,13 +120,26 @@ def run_generate(model, tokenizer, prompts, beams, processor_factory, batch_size
 
 
 def part1(args) -> list[tuple]:
-    base, base_tokenizer = load_base(args.model)
-    index = synthetic_index(args.items, args.levels, args.codebook, args.seed)
-    tokenizer = LCRecTokenizer.from_base(base_tokenizer, index)
-    model = LCRecForCausalLM.from_base(base, tokenizer).eval()
     rng = np.random.default_rng(args.seed)
-    histories = [rng.choice(args.items, size=int(rng.integers(3, args.max_history + 1)), replace=False).tolist() for _ in range(args.users)]
-    prompts = [model.build_prompt(history) for history in histories]
+    if args.lcrec_model:
+        # A trained LC-Rec folder: its own catalogue, and real test histories when --data is given.
+        model = LCRecForCausalLM.from_pretrained(args.lcrec_model).eval()
+        tokenizer, index = model.tokenizer, model.tokenizer.item_index
+        if args.data:
+            from lcrec.data import load_prepared
+
+            test = load_prepared(args.data)["test"]
+            rows = rng.choice(len(test), size=min(args.users, len(test)), replace=False)
+            histories = [list(test[int(row)]["history"]) for row in rows]
+        else:
+            histories = [rng.choice(index.item_ids, size=int(rng.integers(3, args.max_history + 1)), replace=False).tolist() for _ in range(args.users)]
+    else:
+        base, base_tokenizer = load_base(args.model)
+        index = synthetic_index(args.items, args.levels, args.codebook, args.seed)
+        tokenizer = LCRecTokenizer.from_base(base_tokenizer, index)
+        model = LCRecForCausalLM.from_base(base, tokenizer).eval()
+        histories = [rng.choice(args.items, size=int(rng.integers(3, args.max_history + 1)), replace=False).tolist() for _ in range(args.users)]
+    prompts = [model.build_prompt(history, skip_unknown=True) for history in histories]
     beams = args.beams
     rows = []
 
@@ -154,6 +167,7 @@ def part1(args) -> list[tuple]:
             return out
 
         catalogue = set(index.item_ids)
+        top_k = min(beams, index.num_items)
         rankings = {}
         SemanticIdLogitsProcessor.__call__ = timed_call
         try:
@@ -162,13 +176,13 @@ def part1(args) -> list[tuple]:
                     model._shared_prefill = lambda *a: None  # generate() runs each prompt once per beam
                 spent[0] = 0.0
                 began = time.perf_counter()
-                results = model.recommend(histories, top_k=beams, num_beams=beams, batch_size=args.batch_size)
+                results = model.recommend(histories, top_k=top_k, num_beams=beams, batch_size=args.batch_size, skip_unknown=True)
                 seconds = time.perf_counter() - began
                 if not shared_prefill:
                     del model._shared_prefill
                 returned = [item for ranked in results for item, _ in ranked]
                 invalid = sum(item not in catalogue for item in returned) / max(1, len(returned))
-                assert all(len({i for i, _ in ranked}) == len(ranked) == beams for ranked in results), "ours returned duplicates or too few"
+                assert all(len({i for i, _ in ranked}) == len(ranked) == top_k for ranked in results), "ours returned duplicates or too few"
                 rankings[shared_prefill] = [[item for item, _ in ranked] for ranked in results]
                 record(name, seconds, spent[0], invalid)
                 bar.update()
@@ -263,6 +277,7 @@ def forward_step_cost(model: LCRecForCausalLM, rows: int, cache_length: int, rep
     head = lm.get_output_embeddings()
     index_rows = model.tokenizer.index_token_ids.flatten()
     index_rows = torch.cat([index_rows[index_rows >= 0], torch.tensor([model.tokenizer.eos_token_id])])
+    index_head = head.weight[index_rows].contiguous()  # a real restricted head would keep this slice
     hidden = torch.randn(rows, 1, config.hidden_size)
     with torch.no_grad():
         for _ in range(repeats):
@@ -274,7 +289,7 @@ def forward_step_cost(model: LCRecForCausalLM, rows: int, cache_length: int, rep
             head(hidden)
             timings["head"].append(time.perf_counter() - began)
             began = time.perf_counter()
-            torch.nn.functional.linear(hidden, head.weight[index_rows])
+            torch.nn.functional.linear(hidden, index_head)
             timings["index_head"].append(time.perf_counter() - began)
     return {key + "_ms": 1000 * float(np.median(values)) for key, values in timings.items()}
 
@@ -282,6 +297,8 @@ def forward_step_cost(model: LCRecForCausalLM, rows: int, cache_length: int, rep
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2", help="smollm2 (offline asset), tiny (random 2-layer), or a path / hub id")
+    parser.add_argument("--lcrec-model", help="a trained LC-Rec model folder for part 1 instead of an untrained --model (real invalid rates)")
+    parser.add_argument("--data", help="with --lcrec-model: a prepared dataset folder whose test histories are decoded")
     parser.add_argument("--users", type=int, default=2, help="users decoded in part 1 (default 2)")
     parser.add_argument("--items", type=int, default=2000, help="catalogue size in part 1 (default 2000)")
     parser.add_argument("--levels", type=int, default=4)
@@ -304,7 +321,8 @@ def main() -> None:
     if not args.skip_part1:
         rows, model = part1(args)
         baseline = next(r for r in rows if r[0].startswith("(b) "))[1]
-        print(f"\n## Decoding: {args.users} users, {args.items} items ({args.levels} x {args.codebook}), beam {args.beams}, model {args.model}\n")
+        what = f"trained {args.lcrec_model} ({model.tokenizer.item_index.num_items} items)" if args.lcrec_model else f"untrained {args.model}, {args.items} synthetic items ({args.levels} x {args.codebook})"
+        print(f"\n## Decoding: {args.users} users, beam {args.beams}, {what}\n")
         print("| method | users/s | vs (b) | processor share of generate | invalid items |")
         print("|---|---:|---:|---:|---:|")
         for name, users_per_second, share, invalid in rows:

@@ -4,7 +4,7 @@ Uses the ml-100k-cpu settings (task mix, max_history, max_length, batch size) fr
 runs in its own process so peak memory (max RSS) is its own. Needs the prepared data and index the config
 names (`lcrec prepare --source ml-100k`, `lcrec index`).
 
-    .venv/bin/python bench/sft_throughput.py                   # 12 timed steps per variant
+    .venv/bin/python bench/sft_throughput.py                   # 4 timed steps per variant (after 1 warm-up step)
     .venv/bin/python bench/sft_throughput.py --steps 40 --batch-size 8
 """
 
@@ -99,8 +99,8 @@ def run_variant(name: str, config: str, steps: int, warmup: int, batch_size: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(ROOT / "recipes/configs/ml-100k-cpu.yaml"))
-    parser.add_argument("--steps", type=int, default=12, help="timed optimizer steps per variant")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument("--steps", type=int, default=4, help="timed optimizer steps per variant")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--batch-size", type=int, default=None, help="override per_device_train_batch_size")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant, print JSON

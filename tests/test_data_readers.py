@@ -64,6 +64,18 @@ def test_lcrec_layout_with_id_maps_users_and_index(tmp_path):
     assert released["0"] == raw.index[items_split.loc[0, "raw_id"]]
 
 
+
+def test_lcrec_user_json_released_layout_reads_the_train_query(tmp_path):
+    (tmp_path / "D.inter.json").write_text(json.dumps({"0": [0, 1, 2, 3]}))
+    (tmp_path / "D.item.json").write_text(json.dumps({str(i): {"title": f"Item {i}"} for i in range(4)}))
+    intention = {"item": 1, "inters": [0], "querys": ["I need a sturdy hammer.", "Looking for a hammer."]}
+    users = {"user_explicit_preference": {"0": ["Likes tools."]}, "user_vague_intention": {"train": {"0": intention}, "test": {"0": {"querys": ["secret"]}}}}
+    (tmp_path / "D.user.json").write_text(json.dumps(users))
+    dataset = prepare_dataset(read_lcrec(tmp_path), kcore=0, output_dir=tmp_path / "out")
+    row = dataset["users"].to_pandas().iloc[0]
+    assert row["intention"] == "I need a sturdy hammer."
+    assert "secret" not in row["intention"]
+
 def test_recbole_atomic_files_compose_movielens_style_text(tmp_path):
     inter = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + "".join(f"{u}\t{i}\t4\t{t}\n" for u, i, t in rows())
     (tmp_path / "m.inter").write_text(inter)

@@ -12,9 +12,8 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from lcrec.serving import Recommender, ServeConfig, write_space_files  # noqa: E402
+from lcrec.serving.browser import CHROMIUM  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(os.environ.get("LCREC_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
 METRICS = {"HR@5": 0.25, "NDCG@10": 0.125, "num_users": 8}
 
@@ -33,8 +32,9 @@ def recommender(lcrec_model):
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed (Debian: apt-get install -y chromium)")
 def test_demo_in_headless_chromium(recommender):
     """Search 'microscope', add the first hit, ask for recommendations: the page shows the model's ranking."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
+    from lcrec.serving.browser import chromium_page, recommend_in_page
     from lcrec.serving.demo import build_demo
 
     expected = recommender.recommend([[0]], top_k=5)[0]
@@ -42,28 +42,17 @@ def test_demo_in_headless_chromium(recommender):
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     screenshot = ARTIFACTS / "demo.png"
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 1000})
-                page.set_default_timeout(30_000)
-                page.goto(demo.local_url, wait_until="domcontentloaded")
-                page.locator("#search-box").locator("textarea, input").first.fill("microscope")
-                page.locator("#search-button").click()
-                page.locator("#search-results label").filter(has_text="red microscope 0 (#0)").click()
-                page.locator("#add-button").click()
-                expect(page.locator("#history")).to_contain_text("red microscope 0")
-                page.locator("#recommend-button").click()
-                table = page.locator("#recommendations")
-                for item in expected:
-                    expect(table).to_contain_text(item.title)
-                expect(page.locator("#status")).to_contain_text("Top 5 items for a history of 1")
-                expect(page.locator("#metrics")).to_contain_text("HR@5")
-                expect(page.locator("#metrics")).to_contain_text("0.2500")
-                ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot), full_page=True)
-            finally:
-                browser.close()
+        with chromium_page() as page:
+            assert recommend_in_page(page, demo.local_url, "microscope") == ["red microscope 0 (#0)"]
+            expect(page.locator("#history")).to_contain_text("red microscope 0")
+            table = page.locator("#recommendations")
+            for item in expected:
+                expect(table).to_contain_text(item.title)
+            expect(page.locator("#status")).to_contain_text("Top 5 items for a history of 1")
+            expect(page.locator("#metrics")).to_contain_text("HR@5")
+            expect(page.locator("#metrics")).to_contain_text("0.2500")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
     finally:
         demo.close()
     print(f"demo screenshot: {screenshot}")
@@ -103,3 +92,23 @@ def test_demo_cli_writes_space_files(tmp_path):
 
     assert main(["demo", "--model", "org/lcrec-tiny", "--space-dir", str(tmp_path)]) == 0
     assert (tmp_path / "app.py").is_file() and (tmp_path / "requirements.txt").read_text().startswith("lcrec[serve]")
+
+
+def test_metrics_come_from_the_folder_its_parent_or_the_model_card(tmp_path):
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    from lcrec.serving.recommender import find_model_metrics, format_metrics
+
+    model_dir = tmp_path / "run" / "model"
+    model_dir.mkdir(parents=True)
+    assert find_model_metrics(str(model_dir)) is None
+    assert "No evaluation metrics" in format_metrics(None)
+
+    result = EvalResult(task_type="recommendation", dataset_type="ml-100k", dataset_name="MovieLens-100K", metric_type="hr@10", metric_name="HR@10", metric_value=0.0625)
+    ModelCard.from_template(ModelCardData(model_name="tiny", eval_results=[result])).save(model_dir / "README.md")
+    assert find_model_metrics(str(model_dir)) == {"HR@10": 0.0625}
+
+    (tmp_path / "run" / "metrics.json").write_text('{"HR@10": 0.25, "NDCG@10": 0.125, "per_template": {"0": {}}, "method": "lcrec", "num_users": 9}')
+    metrics = find_model_metrics(str(model_dir))
+    assert metrics["HR@10"] == 0.25
+    assert format_metrics(metrics).splitlines()[2:] == ["| HR@10 | 0.2500 |", "| NDCG@10 | 0.1250 |", "| num_users | 9 |"]

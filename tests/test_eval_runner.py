@@ -10,33 +10,21 @@ from datasets import Dataset, DatasetDict
 
 from lcrec.data import save_prepared
 from lcrec.evaluation.runner import EvaluationConfig, evaluate_model, parse_templates
-from lcrec.indexing import ItemIndex
-from lcrec.modeling_lcrec import LCRecForCausalLM
-from lcrec.tasks.templates import load_templates
-from lcrec.training.scratch import scratch_llama_config, train_scratch_tokenizer
 
-NUM_ITEMS, NUM_USERS, HISTORY = 24, 11, 4  # an odd user count makes accelerate pad one process
+NUM_USERS, HISTORY = 11, 4  # an odd user count makes accelerate pad one process
 
 
-def tiny_dataset() -> DatasetDict:
-    """Users with equal-length histories (no padding, so batch composition cannot change scores)."""
+def tiny_dataset(titles: dict[int, str]) -> DatasetDict:
+    """The shared tiny catalogue (conftest) with users of equal-length histories (no padding, so batch
+    composition cannot change scores)."""
     rng = np.random.default_rng(1)
     splits = {"train": [], "valid": [], "test": []}
     for user in range(NUM_USERS):
-        sequence = rng.choice(NUM_ITEMS, size=HISTORY + 3, replace=False).tolist()
+        sequence = rng.choice(len(titles), size=HISTORY + 3, replace=False).tolist()
         for split, cut in (("train", 3), ("valid", 2), ("test", 1)):
             splits[split].append({"user_id": user, "raw_user_id": f"u{user}", "history": sequence[-cut - HISTORY : -cut], "target": sequence[-cut]})
-    items = [{"item_id": i, "raw_id": f"i{i}", "title": f"Item {i}", "description": "", "brand": "", "categories": ""} for i in range(NUM_ITEMS)]
+    items = [{"item_id": i, "raw_id": f"i{i}", "title": titles[i], "description": "", "brand": "", "categories": ""} for i in sorted(titles)]
     return DatasetDict({"items": Dataset.from_list(items), **{name: Dataset.from_list(rows) for name, rows in splits.items()}})
-
-
-def tiny_model(num_items: int = NUM_ITEMS) -> LCRecForCausalLM:
-    codes = np.array([(i // 9, (i // 3) % 3, i % 3) for i in range(num_items)])
-    index = ItemIndex(list(range(num_items)), codes, [3, 3, 3])
-    texts = [template.instruction for template in load_templates("seqrec")] * 3
-    tokenizer = train_scratch_tokenizer(texts, index, vocab_size=300, titles={i: f"Item {i}" for i in range(num_items)})
-    config = scratch_llama_config(len(tokenizer), hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, max_position_embeddings=256)
-    return LCRecForCausalLM.from_base(config, tokenizer, seed=0)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -51,13 +39,13 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def dataset():
-    return tiny_dataset()
+def dataset(item_titles):
+    return tiny_dataset(item_titles)
 
 
 @pytest.fixture(scope="module")
-def model():
-    return tiny_model()
+def model(lcrec_model):
+    return lcrec_model
 
 
 def test_every_user_once_and_all_items_valid(model, dataset, tmp_path):
@@ -69,7 +57,7 @@ def test_every_user_once_and_all_items_valid(model, dataset, tmp_path):
     assert record["num_users"] == NUM_USERS and record["num_beams"] == 20 and record["invalid_rate"] == 0.0
     assert record["short_list_rate"] == 0.0 and record["short_at_k_rate"] == 0.0  # all 20 beams came back: nothing invalid was dropped
     assert sorted(record["per_template"]) == ["0", "1"]
-    # Twenty of 24 items per user, random model: HR@10 is bounded and the mean lies between the templates.
+    # Random model: the mean lies between the templates' extremes and the cut-offs nest.
     assert record["template_min"]["HR@10"] <= record["HR@10"] <= record["template_max"]["HR@10"]
     assert record["HR@1"] <= record["HR@5"] <= record["HR@10"] <= 1.0
 
@@ -84,21 +72,22 @@ def test_bad_input_errors(model, dataset):
         EvaluationConfig(num_beams=5)
     with pytest.raises(ValueError, match="templates \\[99\\] do not exist"):
         parse_templates("0,99", 2)
+    num_items = len(dataset["items"])
     bigger = DatasetDict(dict(dataset))
-    bigger["items"] = Dataset.from_list(dataset["items"].to_list() + [{"item_id": NUM_ITEMS, "raw_id": "new", "title": "New", "description": "", "brand": "", "categories": ""}])
-    with pytest.raises(ValueError, match=f"1 only in the dataset \\(e.g. \\[{NUM_ITEMS}\\]\\)"):
+    bigger["items"] = Dataset.from_list(dataset["items"].to_list() + [{"item_id": num_items, "raw_id": "new", "title": "New", "description": "", "brand": "", "categories": ""}])
+    with pytest.raises(ValueError, match=f"1 only in the dataset \\(e.g. \\[{num_items}\\]\\)"):
         evaluate_model(model, bigger, EvaluationConfig(templates="0"))
     renamed = DatasetDict(dict(dataset))
     renamed["items"] = dataset["items"].map(lambda row: {"title": "Other " + row["title"]})
-    with pytest.raises(ValueError, match="titles differ .* item 0: model 'Item 0' vs dataset 'Other Item 0'"):
+    with pytest.raises(ValueError, match="titles differ .* item 0: model 'red microscope 0' vs dataset 'Other red microscope 0'"):
         evaluate_model(model, renamed, EvaluationConfig(templates="0"))
 
 
 def test_unknown_items_in_test_users_are_counted_not_dropped(model, dataset):
     broken = DatasetDict(dict(dataset))
     rows = dataset["test"].to_list()
-    rows[0]["history"] = [NUM_ITEMS + 5] + rows[0]["history"]
-    rows[1]["target"] = NUM_ITEMS + 7
+    rows[0]["history"] = [len(dataset["items"]) + 5] + rows[0]["history"]
+    rows[1]["target"] = len(dataset["items"]) + 7
     broken["test"] = Dataset.from_list(rows)
     record = evaluate_model(model, broken, EvaluationConfig(templates="0"))
     assert record["num_users"] == NUM_USERS

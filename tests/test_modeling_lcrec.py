@@ -172,6 +172,8 @@ def test_shared_prompt_prefill_gives_the_same_rankings(make_lcrec_model, monkeyp
 def test_item_recommendation_pipeline(lcrec_model, tmp_path):
     from transformers import pipeline
 
+    import lcrec.generation.pipeline  # noqa: F401  (registers the task)
+
     lcrec_model.save_pretrained(tmp_path)
     pipe = pipeline("item-recommendation", model=str(tmp_path))
     single = pipe([1, 2, 3], top_k=3)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 
 def register_auto_classes() -> None:
-    """Make the Auto classes resolve model_type `lcrec`, and add the `item-recommendation` pipeline task."""
+    """Make `AutoConfig` / `AutoTokenizer` / `AutoModel` / `AutoModelForCausalLM` resolve model_type `lcrec`.
+
+    The `item-recommendation` pipeline task registers when `lcrec.generation.pipeline` is imported: importing
+    transformers' pipeline machinery costs seconds, which every `lcrec` command would otherwise pay.
+    """
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
     from .configuration_lcrec import LCRecConfig
-    from .generation.pipeline import register_pipeline
     from .modeling_lcrec import LCRecForCausalLM
     from .tokenization_lcrec import LCRecTokenizer
 
@@ -16,4 +19,3 @@ def register_auto_classes() -> None:
     AutoTokenizer.register(LCRecConfig, tokenizer_class=LCRecTokenizer, exist_ok=True)
     AutoModel.register(LCRecConfig, LCRecForCausalLM, exist_ok=True)
     AutoModelForCausalLM.register(LCRecConfig, LCRecForCausalLM, exist_ok=True)
-    register_pipeline()

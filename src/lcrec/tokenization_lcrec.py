@@ -89,6 +89,9 @@ class LCRecTokenizer(TokenizersBackend):
             raise ValueError(f"{type(base_tokenizer).__name__} is not a fast tokenizer; LCRecTokenizer wraps `tokenizers`-backed tokenizers")
         if base_tokenizer.eos_token is None:
             raise ValueError(f"base tokenizer {base_tokenizer.name_or_path!r} has no eos_token; an item index must end with EOS")
+        collisions = item_index.collisions()
+        if collisions:
+            logger.warning("%d groups of items share an index (e.g. %s): recommend() can only ever return the first of each", len(collisions), collisions[0])
         backend = copy.deepcopy(backend)
         backend.add_tokens([AddedToken(token, special=False, normalized=False) for token in item_index.all_tokens()])
         special = {name: str(value) for name, value in base_tokenizer.special_tokens_map.items() if isinstance(value, str) and name != "additional_special_tokens"}

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "quickstart",
         help="MovieLens-100K: prepare, index, train (CPU preset), evaluate, and compare with SASRec and most-popular",
-        description="The whole pipeline on MovieLens-100K in about 15 minutes on 2 CPU cores; prints each stage's time, "
+        description="The whole pipeline on MovieLens-100K on CPU; prints each stage's time, "
         "a results table (same test users for every method) and example recommendations. Artifacts go to --out.",
     )
     parser.add_argument("--out", default="runs/quickstart", help="output folder (default runs/quickstart)")

@@ -20,7 +20,7 @@ PRESET = "recipes/configs/ml-100k-cpu.yaml"
 
 @dataclass
 class PipelineOptions:
-    """What the pipeline runs; the defaults are the quickstart's (MovieLens-100K, 15 minutes on 2 CPU cores)."""
+    """What the pipeline runs; the defaults are the quickstart's (MovieLens-100K, the CPU preset, all test users)."""
 
     source: str = "ml-100k"
     name: str = "MovieLens-100K"

@@ -1,4 +1,7 @@
-"""`pipeline("item-recommendation", model=DIR)`: histories of item ids in, ranked items with titles out."""
+"""`pipeline("item-recommendation", model=DIR)`: histories of item ids in, ranked items with titles out.
+
+Importing this module registers the task (`import lcrec.generation.pipeline`).
+"""
 
 from __future__ import annotations
 
@@ -49,3 +52,6 @@ def register_pipeline() -> None:
 
     if TASK not in PIPELINE_REGISTRY.get_supported_tasks():
         PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=ItemRecommendationPipeline, pt_model=AutoModelForCausalLM)
+
+
+register_pipeline()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -18,16 +19,16 @@ SEARCH_LIMIT = 20
 def build_demo(recommender: Recommender, title: str | None = None) -> gr.Blocks:
     """A Blocks app over `recommender`; element ids (`search-box`, `add-button`, ...) are stable for browser tests."""
     config = recommender.config
-    title = title or f"LC-Rec: {recommender.name}"
+    title = title or f"LC-Rec: {display_name(recommender.name)}"
 
     def history_table_of(history: list[int]) -> pd.DataFrame:
         rows = [[position, item, recommender.titles[item]] for position, item in enumerate(history, start=1)]
         return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 
     def search(query: str):
-        found = recommender.search(query or "", limit=SEARCH_LIMIT)
-        choices = [(f"{hit['title']} (#{hit['item_id']})", hit["item_id"]) for hit in found]
-        note = f"{len(found)} matching items" + (f" (first {SEARCH_LIMIT} shown)" if len(found) == SEARCH_LIMIT else "")
+        found = recommender.search(query or "", limit=SEARCH_LIMIT + 1)
+        choices = [(f"{hit['title']} (#{hit['item_id']})", hit["item_id"]) for hit in found[:SEARCH_LIMIT]]
+        note = f"more than {SEARCH_LIMIT} matching items (first {SEARCH_LIMIT} shown)" if len(found) > SEARCH_LIMIT else f"{len(found)} matching items"
         return gr.Radio(choices=choices, value=None), note
 
     def add(selected, history: list[int]):
@@ -77,6 +78,12 @@ def build_demo(recommender: Recommender, title: str | None = None) -> gr.Blocks:
         clear_button.click(clear, None, [history_state, history_table, status, recommendations])
         recommend_button.click(recommend, [history_state, top_k], [recommendations, status])
     return demo
+
+
+def display_name(name_or_path: str) -> str:
+    """A repo id as it is; a local folder as its last two path parts (`runs/quickstart/model` -> `quickstart/model`)."""
+    path = Path(name_or_path)
+    return "/".join(path.resolve().parts[-2:]) if path.is_dir() else name_or_path
 
 
 def demo_from_pretrained(name_or_path: str, config: ServeConfig | None = None, metrics_path: str | None = None, device: str | None = None) -> gr.Blocks:

@@ -15,6 +15,7 @@ from .config import ServeConfig
 logger = logging.getLogger(__name__)
 
 METRIC_KEYS = ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10")
+RUN_KEYS = ("num_users", "num_beams", "invalid_rate", "users_per_second")
 
 
 class RequestError(ValueError):
@@ -158,12 +159,12 @@ def find_model_metrics(name_or_path: str) -> dict[str, Any] | None:
         card = folder / "README.md"
         return _card_metrics(card) if card.is_file() else None
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError
 
     for filename, reader in (("metrics.json", load_metrics), ("README.md", _card_metrics)):
         try:
             found = reader(hf_hub_download(name_or_path, filename))
-        except (EntryNotFoundError, LocalEntryNotFoundError):
+        except EntryNotFoundError:  # local (offline cache) and remote misses alike
             continue
         if found:
             return found
@@ -181,11 +182,15 @@ def _card_metrics(card_path: str | os.PathLike) -> dict[str, Any] | None:
 
 
 def format_metrics(metrics: dict[str, Any] | None) -> str:
-    """A Markdown table of the headline metrics (HR@K, NDCG@K and run facts), for the demo page."""
+    """A Markdown table of the headline metrics (HR@K, NDCG@K and run facts), for the demo page.
+
+    A record without the metrics.json keys (e.g. a model card's own names) is shown whole (numbers only).
+    """
     if not metrics:
         return "No evaluation metrics found for this model (no metrics.json or model-card results)."
-    rows = [(key, metrics[key]) for key in METRIC_KEYS if key in metrics]
-    rows += [(key, value) for key, value in metrics.items() if key not in METRIC_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool)]
+    rows = [(key, metrics[key]) for key in METRIC_KEYS + RUN_KEYS if key in metrics]
+    if not any(key in metrics for key in METRIC_KEYS):
+        rows = [(key, value) for key, value in metrics.items() if isinstance(value, (int, float)) and not isinstance(value, bool)]
     lines = ["| metric | value |", "|---|---|"]
     lines += [f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |" for key, value in rows]
     return "\n".join(lines)

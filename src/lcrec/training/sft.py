@@ -126,8 +126,10 @@ def save_model_folder(trainer, output_dir: Path, use_lora: bool) -> Path:
             # an LCRecForCausalLM saves its tokenizer (with the index) too
             peft_model.merge_and_unload().save_pretrained(staging)
     else:
-        trainer.save_model(str(staging))
+        trainer.save_model(str(staging))  # gathers sharded weights under DeepSpeed ZeRO-3 / FSDP
     if trainer.is_world_process_zero():
+        # The Trainer's pickled arguments stay in the checkpoints (for resuming), not in the model folder.
+        (staging / "training_args.bin").unlink(missing_ok=True)
         for entry in sorted(staging.iterdir()):
             target = output_dir / entry.name
             if entry.is_dir() and target.exists():

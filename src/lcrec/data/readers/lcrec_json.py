@@ -100,7 +100,7 @@ def _read_users(path: Path) -> pd.DataFrame | None:
         intentions = data.get("user_vague_intention", {})
         intention = _require_mapping(intentions.get("train", {}) if isinstance(intentions, dict) else {}, path)
         preference_text = {str(user): _as_text(value) for user, value in preference.items()}
-        intention_text = {str(user): _as_text(value[-1] if isinstance(value, list) and value else value) for user, value in intention.items()}
+        intention_text = {str(user): _intention_text(value) for user, value in intention.items()}
     else:
         records = {str(user): value for user, value in data.items() if isinstance(value, dict)}
         preference_text = {user: _as_text(value.get("preference")) for user, value in records.items()}
@@ -113,6 +113,16 @@ def _read_users(path: Path) -> pd.DataFrame | None:
             "intention": [intention_text.get(user, "") for user in users],
         }
     )
+
+
+def _intention_text(value: object) -> str:
+    """LC-Rec stores {"item", "inters", "querys": [texts]} per user (older dumps: a list of texts, newest last); take one."""
+    if isinstance(value, dict):
+        queries = value.get("querys", value.get("query"))
+        return _as_text(queries[0] if isinstance(queries, list) and queries else queries)
+    if isinstance(value, list):
+        return _intention_text(value[-1]) if value else ""
+    return _as_text(value)
 
 
 def _as_text(value: object) -> str:
