@@ -79,7 +79,7 @@ def plot_index_stats(codes: np.ndarray, codebook_sizes: Sequence[int], path: str
         axis.set_xlabel("codes (sorted by use)", fontsize=8)
         axis.tick_params(labelsize=7)
     axes[0][0].set_ylabel("items", fontsize=8)
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=7, loc="upper right")
     figure.suptitle(f"{len(codes)} items, codebook sizes {list(codebook_sizes)}", fontsize=10)
     figure.tight_layout()
     save_with(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))

@@ -26,8 +26,9 @@ class RQVAETrainingArguments:
 
     Every `eval_every` epochs the whole catalogue is coded with nearest codewords: with
     `dead_code_restart`, codewords no item uses are first re-seeded with the residuals their level serves
-    worst (this keeps first-level use near 100 %); then the collision rate is recorded and the checkpoint
-    with the lowest rate is kept.
+    worst (this keeps first-level use near 100 %); then the collision rate is recorded. The checkpoint
+    with the lowest rate among those from the last `1 - keep_best_from` of training is kept (earlier
+    ones are under-trained, and right after a restart their rate can look deceptively low).
     """
 
     epochs: int = 150
@@ -38,6 +39,7 @@ class RQVAETrainingArguments:
     schedule: str = "constant"
     max_grad_norm: float | None = None
     eval_every: int = 10
+    keep_best_from: float = 0.5
     dead_code_restart: bool = True
     seed: int = 42
     device: str = "auto"
@@ -48,6 +50,8 @@ class RQVAETrainingArguments:
             raise ValueError("epochs, batch_size and eval_every must be at least 1")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if not 0.0 <= self.keep_best_from < 1.0:
+            raise ValueError(f"keep_best_from must be a fraction in [0, 1), got {self.keep_best_from}")
         if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs={self.epochs}], got {self.warmup_epochs}")
 
@@ -132,7 +136,7 @@ def train_rqvae(embeddings: torch.Tensor, config: RQVAEConfig, args: RQVAETraini
                     codes, _ = encode_all(model, data)
             record["collision_rate"] = rate = collision_rate(codes)
             record["first_level_utilization"] = len(torch.unique(codes[:, 0])) / config.codebook_sizes[0]
-            if rate <= best_rate:
+            if rate <= best_rate and (epoch >= args.keep_best_from * args.epochs or epoch == args.epochs):
                 best_state, best_epoch, best_rate = copy.deepcopy(model.state_dict()), epoch, rate
             progress.set_postfix(loss=f"{loss:.4f}", collisions=f"{rate:.2%}")
         history.append(record)
