@@ -105,23 +105,37 @@ def test_malformed_json_fields_get_422(server):
         assert response.json()["detail"][0]["loc"][:2] == ["body", "history" if "topk" not in body else "topk"]
 
 
-def test_full_queue_answers_503(recommender):
-    """While one large batch computes, a queue of one takes one more request and turns the rest away."""
+def test_full_queue_answers_503(recommender, monkeypatch):
+    """While one request computes, a queue of one takes one more request and turns the rest away."""
     config = ServeConfig(max_batch=1, max_wait_ms=0, max_queue=1, max_top_k=8, max_num_beams=8, max_history=6, max_users_per_request=32, default_top_k=4)
     busy = Recommender(recommender.model, recommender.tokenizer, config=config)
+    # The in-flight beam search holds until the test has seen the turned-away requests, so no timing decides the outcome.
+    release = threading.Event()
+    real_recommend = recommender.model.recommend
+
+    def held_recommend(*args, **kwargs):
+        assert release.wait(60), "the test never released the in-flight request"
+        return real_recommend(*args, **kwargs)
+
+    monkeypatch.setattr(recommender.model, "recommend", held_recommend)
     with BackgroundServer(create_app(busy)) as running:
-        heavy = {"histories": HISTORIES, "top_k": 8}  # six beam searches one after another (max_batch=1)
-        first = threading.Thread(target=post, args=(running.url, heavy))
+        first = threading.Thread(target=post, args=(running.url, {"history": HISTORIES[0], "top_k": 8}))
         first.start()
         deadline = time.monotonic() + 30
         while httpx.get(f"{running.url}/health", timeout=10).json()["queue"]["in_flight"] == 0:
-            assert time.monotonic() < deadline, "the heavy request never started"
+            assert time.monotonic() < deadline, "the first request never started"
             time.sleep(0.01)
         with ThreadPoolExecutor(4) as pool:
-            responses = list(pool.map(lambda history: post(running.url, {"history": history, "top_k": 2}), HISTORIES[:4]))
+            futures = [pool.submit(post, running.url, {"history": history, "top_k": 2}) for history in HISTORIES[1:5]]
+            deadline = time.monotonic() + 30
+            while sum(future.done() for future in futures) < 3:
+                assert time.monotonic() < deadline, "a full queue did not turn requests away"
+                time.sleep(0.01)
+            release.set()
+            responses = [future.result() for future in futures]
         first.join(60)
     codes = sorted(response.status_code for response in responses)
-    assert 503 in codes and set(codes) <= {200, 503} and codes.count(200) <= 1, codes
+    assert codes == [200, 503, 503, 503], codes
     rejected = next(response for response in responses if response.status_code == 503)
     assert "queue capacity 1" in rejected.json()["detail"] and rejected.headers["retry-after"] == "1"
 
