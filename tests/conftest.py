@@ -137,3 +137,14 @@ def make_lcrec_model(lcrec_tokenizer, base_tokenizer) -> Callable:
 def lcrec_model(make_lcrec_model):
     """A tiny tied-embedding Llama `LCRecForCausalLM` with the tiny tokenizer attached (do not mutate)."""
     return make_lcrec_model("llama", tie=True)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a small (possibly shared) machine: one intra-op thread avoids spin-waiting on busy cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

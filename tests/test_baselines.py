@@ -9,6 +9,8 @@ from datasets import Dataset, DatasetDict
 from lcrec.evaluation.baselines import MostPopular, SASRec, SASRecConfig, run_baseline
 from lcrec.evaluation.baselines.sasrec import training_windows
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 NUM_ITEMS = 40
 
 
@@ -24,16 +26,6 @@ def successor_dataset(num_users: int = 60, seed: int = 0) -> DatasetDict:
     items = [{"item_id": i, "raw_id": f"i{i}", "title": f"item {i}", "description": "", "brand": "", "categories": ""} for i in range(NUM_ITEMS)]
     return DatasetDict({"items": Dataset.from_list(items), **{name: Dataset.from_list(rows) for name, rows in splits.items()}})
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """A tiny SASRec on a shared 2-core machine: one intra-op thread avoids spin-waiting on busy cores."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_most_popular_counts_and_ranking():

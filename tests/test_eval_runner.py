@@ -11,6 +11,8 @@ from datasets import Dataset, DatasetDict
 from lcrec.data import save_prepared
 from lcrec.evaluation.runner import EvaluationConfig, evaluate_model, parse_templates
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 NUM_USERS, HISTORY = 11, 4  # an odd user count makes accelerate pad one process
 
 
@@ -26,16 +28,6 @@ def tiny_dataset(titles: dict[int, str]) -> DatasetDict:
     items = [{"item_id": i, "raw_id": f"i{i}", "title": titles[i], "description": "", "brand": "", "categories": ""} for i in sorted(titles)]
     return DatasetDict({"items": Dataset.from_list(items), **{name: Dataset.from_list(rows) for name, rows in splits.items()}})
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread avoids spin-waiting on busy cores."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
