@@ -40,7 +40,8 @@ def run_variant(name: str, config: str, steps: int, warmup: int, batch_size: int
     from lcrec.data import load_prepared
     from lcrec.training import parse_sft_args
     from lcrec.training.mix import build_mixes, scratch_tokenizer_texts
-    from lcrec.training.model_setup import build_lora_config, build_tokenizer_and_model, load_item_index
+    from lcrec.indexing import ItemIndex
+    from lcrec.training.model_setup import build_lora_config, build_tokenizer_and_model
     from lcrec.training.tokenize import tokenize_prompt_completion
     from lcrec.training.trainer import LCRecSFTTrainer
 
@@ -53,7 +54,7 @@ def run_variant(name: str, config: str, steps: int, warmup: int, batch_size: int
         overrides += ["--per_device_train_batch_size", str(batch_size)]
     data, model_options, lora, args = parse_sft_args(["--config", config, *overrides])
     dataset = load_prepared(data.dataset_dir)
-    item_index = load_item_index(data.index_dir)
+    item_index = ItemIndex.from_path(data.index_dir)
     draws, _ = build_mixes(data, dataset, item_index, seed=args.seed)
     titles = dict(zip(dataset["items"]["item_id"], dataset["items"]["title"]))
     tokenizer, model = build_tokenizer_and_model(model_options, item_index, titles, scratch_tokenizer_texts(draws[0], dataset["items"]))

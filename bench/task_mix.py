@@ -32,10 +32,10 @@ def main() -> None:
 
     from lcrec.data import load_prepared, prepare_dataset
     from lcrec.tasks import TaskMix, build_validation_mix
-    from lcrec.training.model_setup import load_item_index
+    from lcrec.indexing import ItemIndex
 
     dataset = load_prepared(args.data) if args.data else prepare_dataset("ml-100k")
-    index = load_item_index(args.index) if args.index else random_index(dataset["items"].num_rows)
+    index = ItemIndex.from_path(args.index) if args.index else random_index(dataset["items"].num_rows)
 
     rows = []
 

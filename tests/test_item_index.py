@@ -85,3 +85,11 @@ def test_with_items_keeps_existing_codes(index):
     grown = index.with_items([13], np.array([[4, 0, 1]]))
     assert grown.codes_of(10) == index.codes_of(10)
     assert grown.tokens(13) == "<a_4><b_0><c_1>"
+
+
+def test_from_path_reads_a_folder_or_a_file_and_names_a_missing_one(tmp_path, index):
+    index.save(tmp_path / "index.json")
+    assert ItemIndex.from_path(tmp_path).item_ids == index.item_ids
+    assert ItemIndex.from_path(tmp_path / "index.json").item_ids == index.item_ids
+    with pytest.raises(FileNotFoundError, match="lcrec index"):
+        ItemIndex.from_path(tmp_path / "missing")

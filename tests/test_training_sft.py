@@ -142,7 +142,8 @@ def test_lora_trains_index_rows_and_leaves_other_rows(sft_data, tmp_path, tied):
     from lcrec.data import load_prepared
     from lcrec.training.mix import build_mixes, scratch_tokenizer_texts
     from lcrec.lora import index_token_ids
-    from lcrec.training.model_setup import build_lora_config, build_tokenizer_and_model, load_item_index
+    from lcrec.indexing import ItemIndex
+    from lcrec.training.model_setup import build_lora_config, build_tokenizer_and_model
     from lcrec.training.tokenize import tokenize_prompt_completion
     from lcrec.training.trainer import LCRecSFTTrainer
 
@@ -151,7 +152,7 @@ def test_lora_trains_index_rows_and_leaves_other_rows(sft_data, tmp_path, tied):
         "--lora_target_modules", "q_proj", "v_proj", "--scratch_tie_embeddings", str(tied).lower(),
     ))
     dataset = load_prepared(data.dataset_dir)
-    item_index = load_item_index(data.index_dir)
+    item_index = ItemIndex.from_path(data.index_dir)
     draws, _ = build_mixes(data, dataset, item_index, seed=args.seed)
     tokenizer, model = build_tokenizer_and_model(model_options, item_index, {}, scratch_tokenizer_texts(draws[0], dataset["items"]))
     before = {name: getattr(model, name)().weight.detach().clone() for name in ("get_input_embeddings", "get_output_embeddings")}
@@ -175,12 +176,13 @@ def test_lora_trains_index_rows_and_leaves_other_rows(sft_data, tmp_path, tied):
 def test_cut_off_completions_are_dropped_with_a_count_or_raise(sft_data, caplog):
     from lcrec.data import load_prepared
     from lcrec.training.mix import build_mixes, scratch_tokenizer_texts
-    from lcrec.training.model_setup import build_tokenizer_and_model, load_item_index
+    from lcrec.indexing import ItemIndex
+    from lcrec.training.model_setup import build_tokenizer_and_model
     from lcrec.training.tokenize import tokenize_prompt_completion
 
     data, model_options, _, args = parse_sft_args(_args(sft_data, Path("unused")))
     dataset = load_prepared(data.dataset_dir)
-    item_index = load_item_index(data.index_dir)
+    item_index = ItemIndex.from_path(data.index_dir)
     draws, _ = build_mixes(data, dataset, item_index, seed=0)
     tokenizer, _ = build_tokenizer_and_model(model_options, item_index, {}, scratch_tokenizer_texts(draws[0], dataset["items"]))
     full = tokenize_prompt_completion(draws[0], tokenizer, max_length=None)

@@ -80,13 +80,11 @@ def load_index(repo_or_dir: str | os.PathLike, revision: str | None = None, repo
 
     Dataset repos keep it at `index/index.json`, model repos (the tokenizer's copy) at `index.json`.
     """
-    from .training.model_setup import load_item_index
-
     path = Path(repo_or_dir)
     if path.is_dir() and not (path / "index.json").is_file() and (path / INDEX_SUBFOLDER / "index.json").is_file():
         path = path / INDEX_SUBFOLDER  # a downloaded dataset repo
     if path.exists():
-        return load_item_index(path)
+        return ItemIndex.from_path(path)
     from huggingface_hub import hf_hub_download
 
     filename = f"{INDEX_SUBFOLDER}/index.json" if repo_type == "dataset" else "index.json"

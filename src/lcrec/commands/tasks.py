@@ -40,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
     from lcrec.data import load_prepared
     from lcrec.io_utils import atomic_dir, write_json
     from lcrec.tasks import TaskMix, build_validation_mix
-    from lcrec.training.model_setup import load_item_index
+    from lcrec.indexing import ItemIndex
 
     dataset = load_prepared(args.data)
-    item_index = load_item_index(args.index)
+    item_index = ItemIndex.from_path(args.index)
     mix = TaskMix.build(
         dataset,
         item_index,

@@ -15,6 +15,7 @@ import numpy as np
 from ..io_utils import write_json
 
 INDEX_FORMAT = "lcrec-item-index"
+INDEX_FILENAME = "index.json"
 INDEX_VERSION = 1
 LEVEL_LETTERS = string.ascii_lowercase
 _TOKEN_RE = re.compile(r"<([a-z])_(\d+)>")
@@ -165,6 +166,15 @@ class ItemIndex:
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: malformed JSON at line {error.lineno}: {error.msg}") from None
         return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike) -> "ItemIndex":
+        """Load an index folder (`lcrec index --out`, holding index.json) or an index.json file."""
+        path = Path(path)
+        path = path / INDEX_FILENAME if path.is_dir() else path
+        if not path.exists():
+            raise FileNotFoundError(f"no item index at {path} (run `lcrec index` first)")
+        return cls.load(path)
 
     def to_lcrec_json(self, path: str | os.PathLike) -> None:
         """Export LC-Rec's released layout: {item: ["<a_x>", "<b_y>", ...]}."""

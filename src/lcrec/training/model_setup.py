@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from pathlib import Path
 
 from ..indexing import ItemIndex
 from .options import SMOLLM2, LoraOptions, ModelOptions
@@ -19,15 +18,6 @@ def resolve_base_model(name: str) -> str:
 
         return str(smollm2_path())
     return name
-
-
-def load_item_index(index_dir: str | Path) -> ItemIndex:
-    """The item index of an index folder (`lcrec index --out`) or of an index.json file."""
-    path = Path(index_dir)
-    path = path / "index.json" if path.is_dir() else path
-    if not path.exists():
-        raise FileNotFoundError(f"no item index at {path} (run `lcrec index` first)")
-    return ItemIndex.load(path)
 
 
 def build_tokenizer_and_model(options: ModelOptions, item_index: ItemIndex, titles: dict[int, str], texts: Iterable[str]):

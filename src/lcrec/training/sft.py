@@ -54,7 +54,8 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
 
     from ..data import load_prepared
     from .mix import build_mixes, scratch_tokenizer_texts
-    from .model_setup import build_lora_config, build_tokenizer_and_model, load_item_index
+    from ..indexing import ItemIndex
+    from .model_setup import build_lora_config, build_tokenizer_and_model
     from .tokenize import tokenize_prompt_completion
     from .trainer import LCRecSFTTrainer
 
@@ -66,7 +67,7 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
     set_seed(args.seed)
 
     dataset = load_prepared(data.dataset_dir)
-    item_index = load_item_index(data.index_dir)
+    item_index = ItemIndex.from_path(data.index_dir)
     draws, valid = build_mixes(data, dataset, item_index, seed=args.seed, num_epochs=lambda rows: training_epochs(args, rows))
     titles = {int(i): t for i, t in zip(dataset["items"]["item_id"], dataset["items"]["title"])}
     tokenizer, model = build_tokenizer_and_model(model_options, item_index, titles, scratch_tokenizer_texts(draws[0], dataset["items"]))
