@@ -10,7 +10,7 @@ import lcrec  # noqa: F401  (registers the Auto classes)
 from lcrec.modeling_lcrec import LCRecForCausalLM
 from lcrec.tokenization_lcrec import LCRecTokenizer
 
-from conftest import make_item_index, tiny_base_model
+from conftest import make_item_index, tiny_base_config, tiny_base_model
 
 HISTORIES = [[1, 2, 3], [4], [5, 6, 7, 8, 9, 10, 11], [39, 0]]
 VARIANTS = [("llama", True), ("llama", False), ("qwen2", True), ("qwen2", False)]
@@ -37,6 +37,17 @@ def test_from_base_initialises_only_new_rows_deliberately(arch, tie, base_tokeni
     assert model.config.first_index_token_id == rows and model.config.codebook_sizes == [8, 8, 8]
     assert model.config.text_config.vocab_size == len(lcrec_tokenizer)
     assert model.config.seqrec_templates
+
+
+def test_from_base_config_keeps_the_fresh_init_of_index_rows(base_tokenizer, lcrec_tokenizer):
+    """A model built from a config trains from scratch: index rows keep the same random spread as every other row."""
+    config = tiny_base_config("llama", True, vocab_size=len(lcrec_tokenizer))
+    model = LCRecForCausalLM.from_base(config, lcrec_tokenizer, seed=3)
+    embed = model.get_input_embeddings().weight
+    index_rows, other_rows = embed[len(base_tokenizer) :], embed[: len(base_tokenizer)]
+    assert index_rows.std().item() == pytest.approx(other_rows.std().item(), rel=0.2)
+    assert index_rows.std().item() == pytest.approx(config.initializer_range, rel=0.2)
+    assert torch.unique(index_rows, dim=0).shape[0] == index_rows.shape[0]
 
 
 @pytest.mark.parametrize("arch,tie", [("llama", True), ("qwen2", False)])

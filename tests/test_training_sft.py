@@ -193,8 +193,42 @@ def test_cut_off_completions_are_dropped_with_a_count_or_raise(sft_data, caplog)
     dropped = sum(n > limit for n in lengths)
     assert dropped and len(kept) == len(full) - dropped
     assert f"dropped {dropped} of {len(full)} rows longer than max_length={limit}" in caplog.text
-    for ids, mask in zip(kept["input_ids"], kept["completion_mask"]):
-        # every kept row ends with its whole completion: levels index tokens + EOS under the mask
-        assert len(ids) <= limit and ids[-1] == tokenizer.eos_token_id and sum(mask) == item_index.levels + 1
+    for ids, labels in zip(kept["input_ids"], kept["labels"]):
+        # every kept row ends with its whole completion: levels index tokens + EOS carry the loss, the prompt none
+        scored = [label for label in labels if label != -100]
+        assert len(ids) == len(labels) <= limit and ids[-1] == tokenizer.eos_token_id and len(scored) == item_index.levels + 1
+        assert scored == ids[-len(scored):]
     with pytest.raises(ValueError, match="every row is longer than max_length=5"):
         tokenize_prompt_completion(draws[0], tokenizer, max_length=5)
+
+
+def test_cpu_fused_head_scores_only_labelled_positions_with_identical_loss_and_gradients(make_lcrec_model, monkeypatch):
+    """On CPU the fused LM head projects only completion positions (as TRL does on GPUs): same loss, same gradients."""
+    import trl.trainer.utils as trl_utils
+    from trl.trainer.utils import add_fused_lm_head
+
+    from lcrec.training.trainer import _FUSED_OUTPUTS, _score_only_labelled_positions_on_cpu
+
+    monkeypatch.setattr(trl_utils, "_use_triton", lambda device: False)  # TRL's own CPU behaviour: every position
+    model = make_lcrec_model("llama", True).train()
+    language_model = model.language_model
+    add_fused_lm_head(language_model, outputs=_FUSED_OUTPUTS)
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(2, language_model.config.vocab_size, (3, 20), generator=generator)
+    labels = torch.full_like(input_ids, -100)
+    labels[:, -4:] = input_ids[:, -4:]
+
+    def loss_and_grad():
+        language_model.zero_grad()
+        output = language_model(input_ids=input_ids, labels=labels, fused_lm_head=True)
+        output.loss.backward()
+        return output.loss.detach(), language_model.get_input_embeddings().weight.grad.clone(), output.log_probs.detach()
+
+    every_position = loss_and_grad()
+    _score_only_labelled_positions_on_cpu()
+    patched = trl_utils._use_triton
+    _score_only_labelled_positions_on_cpu()  # idempotent: wraps once
+    assert trl_utils._use_triton is patched and patched(torch.device("cpu")) is True
+    compact = loss_and_grad()
+    for full, fast in zip(every_position, compact):
+        assert torch.allclose(full, fast, atol=1e-5)

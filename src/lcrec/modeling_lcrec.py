@@ -75,14 +75,17 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
     ) -> "LCRecForCausalLM":
         """Wrap a base LM (model, config, folder or hub id) and size its vocabulary for `tokenizer`.
 
-        New rows (the index tokens, and any row past the base vocabulary) start at the mean of the base's
-        existing rows plus Gaussian noise of `init_noise` x the per-dimension std, for the input embeddings and
-        an untied output head alike. Mean init keeps the new tokens' logits at the average level, so the
-        untrained model neither favours nor suppresses them (Hewitt 2021), and the noise lets codes differ
-        from the first step. Existing rows are never touched.
+        For a pretrained base, new rows (the index tokens, and any row past the base vocabulary) start at the
+        mean of the base's existing rows plus Gaussian noise of `init_noise` x the per-dimension std, for the
+        input embeddings and an untied output head alike. Mean init keeps the new tokens' logits at the average
+        level, so the untrained model neither favours nor suppresses them (Hewitt 2021), and the noise lets
+        codes differ from the first step. Existing rows are never touched. A base given as a config is trained
+        from scratch: every row is already a fresh random row, so index rows keep the model's own init (mean
+        init would shrink them to a tenth of the other rows' spread, which slows learning which item is which).
         """
         name = ""
-        if isinstance(base_model, PreTrainedConfig):
+        from_scratch = isinstance(base_model, PreTrainedConfig)
+        if from_scratch:
             name = base_model.name_or_path or ""
             base_model = AutoModelForCausalLM.from_config(base_model, **model_kwargs)
         elif isinstance(base_model, (str, os.PathLike)):
@@ -92,7 +95,7 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
             name = base_model.name_or_path or ""
         if isinstance(base_model, LCRecForCausalLM):
             raise ValueError("base_model is already an LCRecForCausalLM; pass its language_model or load it with from_pretrained")
-        init_rows = _resize_for_tokenizer(base_model, tokenizer, init_noise=init_noise, seed=seed)
+        init_rows = _resize_for_tokenizer(base_model, tokenizer, init_noise=None if from_scratch else init_noise, seed=seed)
         if seqrec_templates is None:
             seqrec_templates = [template.instruction for template in load_templates("seqrec")]
         config = LCRecConfig(
@@ -390,14 +393,19 @@ def _has_file(path: str, filename: str, hub_kwargs: dict) -> bool:
 
 
 @torch.no_grad()
-def _resize_for_tokenizer(model: PreTrainedModel, tokenizer: LCRecTokenizer, init_noise: float, seed: int) -> list[int]:
-    """Grow the embeddings (and an untied head) to the tokenizer and initialise the index rows; returns them."""
+def _resize_for_tokenizer(model: PreTrainedModel, tokenizer: LCRecTokenizer, init_noise: float | None, seed: int) -> list[int]:
+    """Grow the embeddings (and an untied head) to the tokenizer and initialise the index rows; returns them.
+
+    `init_noise=None` keeps the rows as the model initialised them (a model built from a config).
+    """
     old_rows = model.get_input_embeddings().weight.shape[0]
     new_rows = max(len(tokenizer), old_rows)
     if new_rows > old_rows:
         model.resize_token_embeddings(new_rows, mean_resizing=False)
     index_ids = tokenizer.index_token_ids[tokenizer.index_token_ids >= 0]
     init_rows = torch.unique(torch.cat([index_ids, torch.arange(old_rows, new_rows)]))
+    if init_noise is None:
+        return init_rows.tolist()
     generator = torch.Generator().manual_seed(seed)
     matrices = [model.get_input_embeddings().weight]
     head = model.get_output_embeddings()

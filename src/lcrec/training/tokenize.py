@@ -8,15 +8,18 @@ from datasets import Dataset
 
 logger = logging.getLogger(__name__)
 
+IGNORE_INDEX = -100  # label of a token that carries no loss (the prompt)
+
 
 def tokenize_prompt_completion(dataset: Dataset, tokenizer, max_length: int | None, name: str = "train", batch_size: int = 1000) -> Dataset:
-    """Add `input_ids` and `completion_mask` (1 on completion + EOS tokens) to prompt/completion rows.
+    """Add `input_ids` and `labels` (-100 on prompt tokens, the token id on completion + EOS) to prompt/completion rows.
 
     The prompt is tokenized alone, exactly as `recommend()` tokenizes it at inference, and the completion's
     tokens (+ EOS) follow it, so training never sees a prompt/answer boundary that inference would not.
     Rows whose prompt + completion + EOS would exceed `max_length` are dropped and counted in a warning:
     training on a truncated completion would teach the model cut-off item indices. Raises when every row
-    would be dropped. Batched tokenization (fast tokenizers) is much quicker than a per-row map.
+    would be dropped. Batched tokenization (fast tokenizers) is much quicker than a per-row map. The rows are
+    final: SFTTrainer trains on them as they are (`skip_prepare_dataset`), without re-deriving labels.
     """
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no eos_token; the model could never learn to stop after an index")
@@ -27,7 +30,7 @@ def tokenize_prompt_completion(dataset: Dataset, tokenizer, max_length: int | No
         completions = tokenizer(batch["completion"], add_special_tokens=False)["input_ids"]
         return {
             "input_ids": [prompt + completion + [eos_id] for prompt, completion in zip(prompts, completions)],
-            "completion_mask": [[0] * len(prompt) + [1] * (len(completion) + 1) for prompt, completion in zip(prompts, completions)],
+            "labels": [[IGNORE_INDEX] * len(prompt) + completion + [eos_id] for prompt, completion in zip(prompts, completions)],
         }
 
     encoded = dataset.map(encode, batched=True, batch_size=batch_size, desc=f"Tokenizing {name} mix")
