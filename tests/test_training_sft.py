@@ -232,3 +232,14 @@ def test_cpu_fused_head_scores_only_labelled_positions_with_identical_loss_and_g
     compact = loss_and_grad()
     for full, fast in zip(every_position, compact):
         assert torch.allclose(full, fast, atol=1e-5)
+
+
+def test_cpu_compact_scoring_is_skipped_with_a_warning_when_trl_lacks_the_switch(monkeypatch, caplog):
+    import trl.trainer.utils as trl_utils
+
+    from lcrec.training.trainer import _score_only_labelled_positions_on_cpu
+
+    monkeypatch.delattr(trl_utils, "_use_triton")
+    with caplog.at_level(logging.WARNING):
+        _score_only_labelled_positions_on_cpu()
+    assert not hasattr(trl_utils, "_use_triton") and "scores every position on CPU" in caplog.text

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import trl.trainer.utils as trl_utils
 from trl import SFTTrainer
 
 from .sampler import EpochDrawSampler
+
+logger = logging.getLogger(__name__)
 
 # The per-token outputs SFTTrainer asks of its fused LM head (loss, entropy and token-accuracy metrics).
 _FUSED_OUTPUTS = ("log_probs", "entropy", "is_top1")
@@ -60,7 +63,10 @@ def _score_only_labelled_positions_on_cpu() -> None:
     Same loss and gradients (the unlabelled positions are masked out either way). The switch is TRL's module-level
     `_use_triton` as seen by its fused head only; the kernels keep their own device check.
     """
-    original = trl_utils._use_triton
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:
+        logger.warning("this TRL version has no trl.trainer.utils._use_triton: its fused LM head scores every position on CPU (slower, same loss)")
+        return
     if getattr(original, "lcrec_cpu_compact", False):
         return
 
