@@ -59,7 +59,6 @@ def run_variant(name: str, config: str, steps: int, warmup: int, batch_size: int
     titles = dict(zip(dataset["items"]["item_id"], dataset["items"]["title"]))
     tokenizer, model = build_tokenizer_and_model(model_options, item_index, titles, scratch_tokenizer_texts(draws[0], dataset["items"]))
     train = tokenize_prompt_completion(draws[0], tokenizer, args.max_length)
-    args.completion_only_loss = True
 
     class Timer(TrainerCallback):
         def __init__(self):

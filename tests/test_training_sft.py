@@ -156,7 +156,6 @@ def test_lora_trains_index_rows_and_leaves_other_rows(sft_data, tmp_path, tied):
     draws, _ = build_mixes(data, dataset, item_index, seed=args.seed)
     tokenizer, model = build_tokenizer_and_model(model_options, item_index, {}, scratch_tokenizer_texts(draws[0], dataset["items"]))
     before = {name: getattr(model, name)().weight.detach().clone() for name in ("get_input_embeddings", "get_output_embeddings")}
-    args.completion_only_loss = True
     train = tokenize_prompt_completion(draws[0], tokenizer, args.max_length)
     trainer = LCRecSFTTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
                               peft_config=build_lora_config(model, lora), draw_sizes=[len(train)])
@@ -205,14 +204,13 @@ def test_cut_off_completions_are_dropped_with_a_count_or_raise(sft_data, caplog)
 def test_cpu_fused_head_scores_only_labelled_positions_with_identical_loss_and_gradients(make_lcrec_model, monkeypatch):
     """On CPU the fused LM head projects only completion positions (as TRL does on GPUs): same loss, same gradients."""
     import trl.trainer.utils as trl_utils
-    from trl.trainer.utils import add_fused_lm_head
 
     from lcrec.training.trainer import _FUSED_OUTPUTS, _score_only_labelled_positions_on_cpu
 
     monkeypatch.setattr(trl_utils, "_use_triton", lambda device: False)  # TRL's own CPU behaviour: every position
     model = make_lcrec_model("llama", True).train()
     language_model = model.language_model
-    add_fused_lm_head(language_model, outputs=_FUSED_OUTPUTS)
+    trl_utils.add_fused_lm_head(language_model, outputs=_FUSED_OUTPUTS)
     generator = torch.Generator().manual_seed(0)
     input_ids = torch.randint(2, language_model.config.vocab_size, (3, 20), generator=generator)
     labels = torch.full_like(input_ids, -100)

@@ -62,9 +62,6 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
     if not data.dataset_dir or not data.index_dir:
         raise ValueError("dataset_dir and index_dir are required (folders written by `lcrec prepare` and `lcrec index`)")
     check_sft_config(args)
-    args.completion_only_loss = True
-    # Rows arrive tokenized with their labels (`tokenize_prompt_completion`): TRL need not rebuild or truncate them.
-    args.dataset_kwargs = {**(args.dataset_kwargs or {}), "skip_prepare_dataset": True}
     started = time.perf_counter()
     set_seed(args.seed)
 

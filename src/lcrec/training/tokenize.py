@@ -19,7 +19,7 @@ def tokenize_prompt_completion(dataset: Dataset, tokenizer, max_length: int | No
     Rows whose prompt + completion + EOS would exceed `max_length` are dropped and counted in a warning:
     training on a truncated completion would teach the model cut-off item indices. Raises when every row
     would be dropped. Batched tokenization (fast tokenizers) is much quicker than a per-row map. The rows are
-    final: SFTTrainer trains on them as they are (`skip_prepare_dataset`), without re-deriving labels.
+    final: `LCRecSFTTrainer` trains on them as they are (`skip_prepare_dataset`), without re-deriving labels.
     """
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no eos_token; the model could never learn to stop after an index")

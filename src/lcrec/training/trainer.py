@@ -17,11 +17,17 @@ _FUSED_OUTPUTS = ("log_probs", "entropy", "is_top1")
 
 
 class LCRecSFTTrainer(SFTTrainer):
-    """SFTTrainer whose training set is several template draws of one task mix, one draw per epoch."""
+    """SFTTrainer whose training set is several template draws of one task mix, one draw per epoch.
 
-    def __init__(self, *args, draw_sizes: Sequence[int], **kwargs):
+    The datasets are rows of `tokenize_prompt_completion`: `input_ids` and `labels` that already mask the
+    prompt and fit `max_length`, so the loss is on the completion only and TRL does not re-prepare them.
+    """
+
+    def __init__(self, model, args, *, draw_sizes: Sequence[int], **kwargs):
         self.draw_sizes = list(draw_sizes)
-        super().__init__(*args, **kwargs)
+        args.completion_only_loss = True
+        args.dataset_kwargs = {**(args.dataset_kwargs or {}), "skip_prepare_dataset": True}
+        super().__init__(model=model, args=args, **kwargs)
         if len(self.train_dataset) != sum(self.draw_sizes):
             raise ValueError(
                 f"the prepared training set has {len(self.train_dataset)} rows but the draws sum to {sum(self.draw_sizes)}; "
