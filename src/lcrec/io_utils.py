@@ -36,6 +36,37 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def read_json(path: str | os.PathLike, expect: type | None = None) -> Any:
+    """Parse a UTF-8 JSON file; errors name the file and line (`FILE:LINE:COL: malformed JSON: ...`).
+
+    A UTF-8 byte-order mark is accepted (`utf-8-sig`), as for every text input. `expect` (dict or list) checks the
+    top-level type. Refuses non-standard constants (NaN, Infinity) instead of letting them through as floats.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, expected a JSON file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start})") from None
+
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    try:
+        data = json.loads(text, parse_constant=refuse_constant)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}:{error.lineno}:{error.colno}: malformed JSON: {error.msg}") from None
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    if expect is not None and not isinstance(data, expect):
+        raise ValueError(f"{path}: expected a JSON {_JSON_TYPE_NAMES.get(expect, expect.__name__)}, got {type(data).__name__}")
+    return data
+
+
+_JSON_TYPE_NAMES = {dict: "object", list: "array"}
+
+
 def write_json(path: str | os.PathLike, data: Any, indent: int | None = 2) -> None:
     """Write JSON atomically (UTF-8, keys in insertion order)."""
     with atomic_path(path) as tmp:
