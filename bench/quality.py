@@ -1,10 +1,11 @@
 """LC-Rec vs SASRec vs most-popular on Scientific and MovieLens-100K (full ranking, same test users).
 
-    .venv/bin/python bench/quality.py                                  # both datasets, presets' schedules
+    .venv/bin/python bench/quality.py --split validation              # choose options on validation users
+    .venv/bin/python bench/quality.py                                  # the test split, once, for the report
     .venv/bin/python bench/quality.py --datasets ml-100k --max-steps 3000 --eval-users all --templates all
 
-Each dataset runs the `lcrec quickstart` pipeline (lcrec.evaluation.pipeline) with its CPU preset and prints
-a table that states data, model, training steps, hardware and the number of users; README numbers come
+Each dataset runs the `lcrec quickstart` workflow (lcrec.workflows.quickstart) with its CPU preset and prints
+a table that states data, split, model, training steps, hardware and the number of users; README numbers come
 from here. Artifacts go to bench/out/quality/<dataset>/.
 """
 
@@ -17,8 +18,8 @@ import platform
 from pathlib import Path
 
 DATASETS = {
-    "scientific": ("Amazon Scientific", "../shared/data/scientific", "recipes/configs/scientific-cpu.yaml"),
-    "ml-100k": ("MovieLens-100K", "ml-100k", "recipes/configs/ml-100k-cpu.yaml"),
+    "scientific": ("Amazon Scientific", "../shared/data/scientific", "scientific-cpu"),
+    "ml-100k": ("MovieLens-100K", "ml-100k", "ml-100k-cpu"),
 }
 
 
@@ -49,40 +50,49 @@ def main() -> None:
     parser.add_argument("--templates", default="0", help="LC-Rec seqrec templates: ids or 'all'")
     parser.add_argument("--sasrec-seconds", type=float, default=600.0)
     parser.add_argument("--exclude-history", action="store_true")
+    parser.add_argument(
+        "--split", default="test", choices=("test", "validation", "valid"),
+        help="users to evaluate: choose options on validation, report the test split once",
+    )
     parser.add_argument("--reuse", action="store_true", help="reuse data/index/model folders already under --out")
     args = parser.parse_args()
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    from lcrec.evaluation.pipeline import PipelineOptions, run_pipeline
+    from lcrec.evaluation import EvaluationConfig
+    from lcrec.workflows import QuickstartOptions, run_quickstart
 
     rows = []
+    evaluation = EvaluationConfig(
+        split=args.split,
+        max_users=None if args.eval_users == "all" else int(args.eval_users),
+        templates=args.templates,
+        exclude_history=args.exclude_history,
+    )
     for key in args.datasets.split(","):
         name, source, preset = DATASETS[key]
-        options = PipelineOptions(
+        options = QuickstartOptions(
             source=source,
             name=name,
             out=str(Path(args.out) / key),
-            config=preset,
+            preset=preset,
             max_steps=args.max_steps,
-            eval_users=None if args.eval_users == "all" else int(args.eval_users),
-            templates=args.templates,
             sasrec_seconds=args.sasrec_seconds,
-            exclude_history=args.exclude_history,
             reuse=args.reuse,
         )
-        records = run_pipeline(options)
+        records = run_quickstart(options, evaluation)
         steps = training_steps(Path(options.out) / "model")
         for method, record in records.items():
             rows.append((name, method, record, steps if method == "LC-Rec" else record.get("best_epoch", "")))
 
     print(f"\nhardware: {hardware()} (shared machine: other jobs may run at the same time)")
-    print("| data | method | HR@1 | HR@5 | HR@10 | NDCG@5 | NDCG@10 | users | training | exclude_history |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| data | method | split | HR@1 | HR@5 | HR@10 | NDCG@5 | NDCG@10 | users | training | exclude_history |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, method, r, training in rows:
         if method == "SASRec":
             training = f"best epoch {training} of {r.get('epochs')} ({r.get('fit_seconds')} s)"
-        print(f"| {name} | {method} | {r['HR@1']:.4f} | {r['HR@5']:.4f} | {r['HR@10']:.4f} | {r['NDCG@5']:.4f} | {r['NDCG@10']:.4f} | {r['num_users']} | {training} | {r['exclude_history']} |")
+        metrics = " | ".join(f"{r[key]:.4f}" for key in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10"))
+        print(f"| {name} | {method} | {r['split']} | {metrics} | {r['num_users']} | {training} | {r['exclude_history']} |")
 
 
 if __name__ == "__main__":

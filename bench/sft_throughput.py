@@ -6,11 +6,18 @@ names (`lcrec prepare --source ml-100k`, `lcrec index`).
 
     .venv/bin/python bench/sft_throughput.py                   # 4 timed steps per variant (after 1 warm-up step)
     .venv/bin/python bench/sft_throughput.py --steps 40 --batch-size 8
+    .venv/bin/python bench/sft_throughput.py --variants scratch-full scratch-full-trl-head --steps 20
+    .venv/bin/python bench/sft_throughput.py --variants smollm2-lora smollm2-lora-trl-head --batch-size 8
+
+`*-trl-head` variants are their namesakes with TRL's own CPU behaviour of its fused LM head (every position is
+projected through the head) instead of lcrec's compact scoring (`lcrec.training.trl_compat`): it measures what
+that compatibility shim buys.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -25,10 +32,12 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = {
-    "smollm2-lora": ("smollm2", True),
-    "smollm2-full": ("smollm2", False),
-    "scratch-full": ("scratch", False),
+VARIANTS = {  # name: (base_model, use_lora, compact fused head on CPU)
+    "smollm2-lora": ("smollm2", True, True),
+    "smollm2-lora-trl-head": ("smollm2", True, False),
+    "smollm2-full": ("smollm2", False, True),
+    "scratch-full": ("scratch", False, True),
+    "scratch-full-trl-head": ("scratch", False, False),
 }
 
 
@@ -37,15 +46,19 @@ def run_variant(name: str, config: str, steps: int, warmup: int, batch_size: int
     import torch
     from transformers import TrainerCallback
 
+    import lcrec.training.trainer as trainer_module
     from lcrec.data import load_prepared
-    from lcrec.training import parse_sft_args
-    from lcrec.training.mix import build_mixes, scratch_tokenizer_texts
     from lcrec.indexing import ItemIndex
+    from lcrec.training import parse_sft_args
     from lcrec.training.model_setup import build_lora_config, build_tokenizer_and_model
+    from lcrec.training.scratch import scratch_tokenizer_texts
+    from lcrec.training.template_draws import build_template_draws
     from lcrec.training.tokenize import tokenize_prompt_completion
     from lcrec.training.trainer import LCRecSFTTrainer
 
-    base_model, use_lora = VARIANTS[name]
+    base_model, use_lora, compact_head = VARIANTS[name]
+    if not compact_head:
+        trainer_module.compact_fused_head_on_cpu = contextlib.nullcontext
     output_dir = tempfile.mkdtemp(prefix=f"sft-bench-{name}-")
     overrides = ["--base_model", base_model, "--use_lora", str(use_lora).lower(), "--output_dir", output_dir,
                  "--max_steps", str(steps + warmup), "--eval_strategy", "no", "--save_strategy", "no",
@@ -55,9 +68,10 @@ def run_variant(name: str, config: str, steps: int, warmup: int, batch_size: int
     data, model_options, lora, args = parse_sft_args(["--config", config, *overrides])
     dataset = load_prepared(data.dataset_dir)
     item_index = ItemIndex.from_path(data.index_dir)
-    draws, _ = build_mixes(data, dataset, item_index, seed=args.seed)
+    draws, _ = build_template_draws(data, dataset, item_index, seed=args.seed)
     titles = dict(zip(dataset["items"]["item_id"], dataset["items"]["title"]))
-    tokenizer, model = build_tokenizer_and_model(model_options, item_index, titles, scratch_tokenizer_texts(draws[0], dataset["items"]))
+    texts = scratch_tokenizer_texts(draws[0], dataset["items"])
+    tokenizer, model = build_tokenizer_and_model(model_options, item_index, titles, texts)
     train = tokenize_prompt_completion(draws[0], tokenizer, args.max_length)
 
     class Timer(TrainerCallback):
@@ -106,11 +120,13 @@ def main() -> None:
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant, print JSON
     options = parser.parse_args()
     if options.variant:
-        print("RESULT " + json.dumps(run_variant(options.variant, options.config, options.steps, options.warmup, options.batch_size)))
+        result = run_variant(options.variant, options.config, options.steps, options.warmup, options.batch_size)
+        print("RESULT " + json.dumps(result))
         return
     rows = []
     for name in options.variants:
-        command = [sys.executable, __file__, "--variant", name, "--config", options.config, "--steps", str(options.steps), "--warmup", str(options.warmup)]
+        command = [sys.executable, __file__, "--variant", name, "--config", options.config,
+                   "--steps", str(options.steps), "--warmup", str(options.warmup)]
         if options.batch_size:
             command += ["--batch-size", str(options.batch_size)]
         done = subprocess.run(command, capture_output=True, text=True)
@@ -122,12 +138,14 @@ def main() -> None:
     reference = next((row for row in rows if row["variant"] == "smollm2-full"), rows[0])
     print(f"config {Path(options.config).name}, {options.steps} timed steps after {options.warmup} warm-up steps, "
           f"{rows[0]['threads']} torch threads (CPU shared with other jobs: numbers are indicative)")
-    header = f"{'variant':<14} {'params M':>9} {'trainable M':>12} {'batch':>6} {'tokens/s':>9} {'samples/s':>10} {'peak RSS GiB':>13} {'tokens/s vs ' + reference['variant']:>24}"
+    header = (f"{'variant':<22} {'params M':>9} {'trainable M':>12} {'batch':>6} {'tokens/s':>9} {'samples/s':>10} "
+              f"{'peak RSS GiB':>13} {'tokens/s vs ' + reference['variant']:>24}")
     print(header)
     print("-" * len(header))
     for row in rows:
-        print(f"{row['variant']:<14} {row['params_m']:>9.1f} {row['trainable_m']:>12.2f} {row['batch_size']:>6} {row['tokens_per_s']:>9.0f} "
-              f"{row['samples_per_s']:>10.2f} {row['peak_rss_gib']:>13.2f} {row['tokens_per_s'] / reference['tokens_per_s']:>23.2f}x")
+        ratio = row["tokens_per_s"] / reference["tokens_per_s"]
+        print(f"{row['variant']:<22} {row['params_m']:>9.1f} {row['trainable_m']:>12.2f} {row['batch_size']:>6} "
+              f"{row['tokens_per_s']:>9.0f} {row['samples_per_s']:>10.2f} {row['peak_rss_gib']:>13.2f} {ratio:>23.2f}x")
 
 
 if __name__ == "__main__":

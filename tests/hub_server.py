@@ -19,20 +19,24 @@ never contains headers, so tokens never appear in it. `POST /_test/fail-next-com
 commit fail with 500 (once, no retry loop on our side) to test that a failed push can be rerun.
 
 Run: `python tests/hub_server.py --root DIR --token TOKEN [--port 0]`; it prints `READY <url>`.
+`running_hub(...)` starts it that way from a test and stops it afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 import tempfile
 import threading
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -40,6 +44,22 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 USER = "tester"
+# The license ids and size buckets the Hub's metadata validation accepts (the subset lcrec's cards can produce).
+LICENSES = {
+    "apache-2.0",
+    "mit",
+    "bsd-3-clause",
+    "cc-by-4.0",
+    "cc-by-sa-4.0",
+    "cc-by-nc-4.0",
+    "cc0-1.0",
+    "openrail",
+    "llama3",
+    "gemma",
+    "other",
+    "unknown",
+}
+SIZE_CATEGORIES = {"n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B", "n>1B"}
 REPO_TYPES = {"models": "model", "datasets": "dataset"}
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": USER,
@@ -72,6 +92,7 @@ class GitRepo:
             capture_output=True,
             env={**os.environ, **_GIT_ENV, **(env or {})},
             timeout=60,
+            check=False,
         )
         if result.returncode != 0:
             raise RuntimeError(f"git {' '.join(args)}: {result.stderr.decode(errors='replace')}")
@@ -110,31 +131,36 @@ class GitRepo:
     def commit_date(self, commit: str) -> str:
         """The committer date in the Hub's format (`%Y-%m-%dT%H:%M:%S.%fZ`, UTC)."""
         seconds = int(self.git("log", "-1", "--format=%ct", commit).decode().strip())
-        return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
-    def write_commit(self, parent: str | None, files: dict[str, bytes], deleted: list[str], folders: list[str], message: str) -> str:
+    def write_commit(
+        self, parent: str | None, files: dict[str, bytes], deleted: list[str], folders: list[str], message: str
+    ) -> str:
         """Build a tree from `parent` plus changes with a private index file; return the new commit sha."""
         with tempfile.TemporaryDirectory() as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             if parent:
                 self.git("read-tree", parent, env=env)
             current = set(self.entries(parent)) if parent else set()
+            removed = []
             for path in deleted:
                 if path not in current:
                     raise HubError(404, f"A file with this name doesn't exist: {path}", "EntryNotFound")
-                self.git("update-index", "--force-remove", "--", path, env=env)
+                removed.append(path)
             for folder in folders:
                 inside = [path for path in current if path.startswith(folder.rstrip("/") + "/")]
                 if not inside:
                     raise HubError(404, f"A folder with this name doesn't exist: {folder}", "EntryNotFound")
-                for path in inside:
-                    self.git("update-index", "--force-remove", "--", path, env=env)
-            index_info = []
+                removed += inside
+            # --index-info works without a work tree (this is a bare repo): mode 0 removes an entry.
+            index_info = [f"0 {'0' * 40}\t{path}" for path in removed]
             for path, content in files.items():
                 sha = self.git("hash-object", "-w", "--stdin", stdin=content).decode().strip()
                 index_info.append(f"100644 {sha}\t{path}")
             if index_info:
-                self.git("update-index", "--add", "--index-info", stdin=("\n".join(index_info) + "\n").encode(), env=env)
+                self.git(
+                    "update-index", "--add", "--index-info", stdin=("\n".join(index_info) + "\n").encode(), env=env
+                )
             tree = self.git("write-tree", env=env).decode().strip()
         parents = ["-p", parent] if parent else []
         return self.git("commit-tree", tree, *parents, "-m", message or "commit").decode().strip()
@@ -165,7 +191,7 @@ def _validate_metadata(content: str, repo_type: str) -> tuple[list[str], list[st
     """(errors, warnings) for a README's YAML block: the subset of the Hub's checks this server knows."""
     from huggingface_hub.repocard_data import model_index_to_eval_results
 
-    match = re.match(r"^---\n(.*?)\n---\n", content, flags=re.S)
+    match = re.match(r"^---\n(.*?)\n---\n", content, flags=re.DOTALL)
     if not match:
         return [], ["Empty or missing yaml metadata in repo card"]
     try:
@@ -186,9 +212,17 @@ def _validate_metadata(content: str, repo_type: str) -> tuple[list[str], list[st
         for config in data.get("configs", []):
             if not isinstance(config, dict) or "config_name" not in config or "data_files" not in config:
                 errors.append(f'"configs" entry needs config_name and data_files: {config!r}')
-    for key in ("tags", "datasets", "language"):
+    for key in ("tags", "datasets", "language", "size_categories"):
         if key in data and not isinstance(data[key], (list, str)):
             errors.append(f'"{key}" must be a list or a string')
+    licenses = data.get("license", [])
+    for license_id in [licenses] if isinstance(licenses, str) else licenses:
+        if license_id not in LICENSES:
+            errors.append(f'"license" must be one of the Hub\'s license ids, got {license_id!r}')
+    sizes = data.get("size_categories", [])
+    for size in [sizes] if isinstance(sizes, str) else sizes if isinstance(sizes, list) else []:
+        if size not in SIZE_CATEGORIES:
+            errors.append(f'"size_categories" must be one of {sorted(SIZE_CATEGORIES)}, got {size!r}')
     return errors, []
 
 
@@ -198,7 +232,7 @@ class Handler(BaseHTTPRequestHandler):
     store: HubStore
 
     # --- plumbing -------------------------------------------------------------------------------
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
+    def log_message(self, format: str, *args) -> None:
         sys.stderr.write(f"hub_server {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
 
     def _body(self) -> bytes:
@@ -244,7 +278,10 @@ class Handler(BaseHTTPRequestHandler):
                         groups = {key: unquote(value) for key, value in match.groupdict().items() if value is not None}
                         return handler(self, query=query, **groups)
             raise HubError(404, f"no route for {self.command} {path}")
-        except HubError as error:
+        except Exception as error:  # noqa: BLE001 - answered like the Hub's own failures, never a dropped connection
+            if not isinstance(error, HubError):
+                sys.stderr.write(f"hub_server {self.command} {self.path} failed: {error!r}\n")
+                error = HubError(500, f"internal error: {error}")
             headers = {"X-Error-Message": error.message}
             if error.code:
                 headers["X-Error-Code"] = error.code
@@ -256,7 +293,16 @@ class Handler(BaseHTTPRequestHandler):
     def whoami(self, query) -> None:
         if not self._authorized():
             raise HubError(401, "Invalid credentials in Authorization header")
-        self._send(200, {"type": "user", "name": USER, "fullname": USER, "orgs": [], "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": "write"}}})
+        self._send(
+            200,
+            {
+                "type": "user",
+                "name": USER,
+                "fullname": USER,
+                "orgs": [],
+                "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": "write"}},
+            },
+        )
 
     def create_repo(self, query) -> None:
         self._require_write()
@@ -274,7 +320,13 @@ class Handler(BaseHTTPRequestHandler):
             path.mkdir(parents=True)
             repo = GitRepo(path)
             repo.git("init", "--bare", "--quiet", "--initial-branch=main")
-            first = repo.write_commit(None, {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"}, [], [], "initial commit")
+            first = repo.write_commit(
+                None,
+                {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"},
+                [],
+                [],
+                "initial commit",
+            )
             repo.git("update-ref", "refs/heads/main", first)
             if payload.get("visibility") == "private" or payload.get("private"):
                 marker = self.store.visibility_file(type_dir, repo_id)
@@ -299,21 +351,37 @@ class Handler(BaseHTTPRequestHandler):
         files = repo.entries(sha)
         card_data = None
         if "README.md" in files:
-            match = re.match(r"^---\n(.*?)\n---\n", repo.blob(files["README.md"][0]).decode(), flags=re.S)
+            match = re.match(r"^---\n(.*?)\n---\n", repo.blob(files["README.md"][0]).decode(), flags=re.DOTALL)
             card_data = yaml.safe_load(match.group(1)) if match else None
-        self._send(200, {
-            "_id": sha, "id": repo_id, "author": repo_id.split("/")[0], "sha": sha,
-            "lastModified": repo.commit_date(sha), "createdAt": repo.commit_date(sha),
-            "private": self.store.is_private(type_dir, repo_id), "gated": False, "disabled": False,
-            "downloads": 0, "likes": 0, "tags": [], "cardData": card_data,
-            "siblings": [{"rfilename": path, "size": size, "blobId": blob} for path, (blob, size) in sorted(files.items())],
-        })
+        self._send(
+            200,
+            {
+                "_id": sha,
+                "id": repo_id,
+                "author": repo_id.split("/")[0],
+                "sha": sha,
+                "lastModified": repo.commit_date(sha),
+                "createdAt": repo.commit_date(sha),
+                "private": self.store.is_private(type_dir, repo_id),
+                "gated": False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": [],
+                "cardData": card_data,
+                "siblings": [
+                    {"rfilename": path, "size": size, "blobId": blob} for path, (blob, size) in sorted(files.items())
+                ],
+            },
+        )
 
     def validate_yaml(self, query) -> None:
         payload = json.loads(self._body() or b"{}")
         errors, warnings = _validate_metadata(payload.get("content", ""), payload.get("repoType", "model"))
         status = 400 if errors else 200
-        self._send(status, {"errors": [{"message": e} for e in errors], "warnings": [{"message": w} for w in warnings]})
+        self._send(
+            status, {"errors": [{"message": e} for e in errors], "warnings": [{"message": w} for w in warnings]}
+        )
 
     # --- commits --------------------------------------------------------------------------------
     def preupload(self, query, type_dir, repo_id, revision) -> None:
@@ -323,8 +391,19 @@ class Handler(BaseHTTPRequestHandler):
         answers = []
         for file in json.loads(self._body())["files"]:
             if file["size"] > self.store.max_file_bytes:
-                raise HubError(413, f"{file['path']}: {file['size']} bytes is over this test server's regular-file limit; it has no LFS storage")
-            answers.append({"path": file["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": current.get(file["path"], (None,))[0]})
+                raise HubError(
+                    413,
+                    f"{file['path']}: {file['size']} bytes is over this test server's regular-file limit; it "
+                    f"has no LFS storage",
+                )
+            answers.append(
+                {
+                    "path": file["path"],
+                    "uploadMode": "regular",
+                    "shouldIgnore": False,
+                    "oid": current.get(file["path"], (None,))[0],
+                }
+            )
         self._send(200, {"files": answers, "commitOid": repo.head(revision)})
 
     def commit(self, query, type_dir, repo_id, revision) -> None:
@@ -360,7 +439,15 @@ class Handler(BaseHTTPRequestHandler):
             sha = repo.write_commit(head, files, deleted, folders, message)
             repo.git("update-ref", f"refs/heads/{revision}", sha, head)
         prefix = "" if type_dir == "models" else "datasets/"
-        self._send(200, {"success": True, "commitOid": sha, "commitUrl": f"http://{self.headers['Host']}/{prefix}{repo_id}/commit/{sha}", "pullRequestUrl": None})
+        self._send(
+            200,
+            {
+                "success": True,
+                "commitOid": sha,
+                "commitUrl": f"http://{self.headers['Host']}/{prefix}{repo_id}/commit/{sha}",
+                "pullRequestUrl": None,
+            },
+        )
 
     def fail_next_commit(self, query) -> None:
         self.store.fail_next_commit = True
@@ -400,7 +487,7 @@ class Handler(BaseHTTPRequestHandler):
         for name in files:
             if not name.startswith(prefix):
                 continue
-            parts = name[len(prefix):].split("/")
+            parts = name[len(prefix) :].split("/")
             depth = len(parts) if recursive else 1
             for level in range(1, depth + 1):
                 names.add(prefix + "/".join(parts[:level]))
@@ -432,6 +519,33 @@ ROUTES = [
     ("GET", rf"/(?P<type_dir>datasets)/{_REPO}/resolve/(?P<revision>[^/]+)/(?P<path>.+)", Handler.resolve),
     ("GET", rf"/{_REPO}/resolve/(?P<revision>[^/]+)/(?P<path>.+)", Handler.resolve_model),
 ]
+
+
+@contextlib.contextmanager
+def running_hub(
+    root: Path, token: str, log: Path, max_file_bytes: int = 10 * 2**20, start_timeout: float = 30
+) -> Iterator[str]:
+    """Run this server in a subprocess (stderr to `log`) for the `with` block; yields its URL."""
+    with open(log, "w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, __file__, "--root", str(root), "--token", token, "--max-file-bytes", str(max_file_bytes)],
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            text=True,
+        )
+        try:
+            ready, _, _ = select.select([process.stdout], [], [], start_timeout)
+            line = process.stdout.readline() if ready else ""
+            if not line.startswith("READY "):
+                raise RuntimeError(f"hub_server did not start in {start_timeout}s: {line!r}")
+            yield line.split()[1]
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:

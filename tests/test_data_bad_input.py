@@ -28,7 +28,10 @@ def review(user, item, time):
     return json.dumps({"user_id": user, "parent_asin": item, "timestamp": time})
 
 
-GOOD_REVIEWS = [review(u, i, t) for t, (u, i) in enumerate([("u", "a"), ("u", "b"), ("u", "c"), ("v", "a"), ("v", "b"), ("v", "c")])]
+GOOD_REVIEWS = [
+    review(u, i, t)
+    for t, (u, i) in enumerate([("u", "a"), ("u", "b"), ("u", "c"), ("v", "a"), ("v", "b"), ("v", "c")])
+]
 
 
 def test_malformed_json_file_names_file_line_and_column(tmp_path):
@@ -53,11 +56,21 @@ def test_malformed_json_line_is_an_error_or_a_counted_drop(tmp_path):
     raw = read_source(tmp_path, "amazon2023", on_bad="drop")
     assert len(raw.interactions) == 6
     _, stats = build_dataset(raw, kcore=0)
-    assert {"stage": "read", "reason": "malformed line in T.jsonl", "interactions": 1, "items": 0, "users": 0} in stats["drops"]
+    assert {
+        "stage": "read",
+        "reason": "malformed line in T.jsonl",
+        "interactions": 1,
+        "items": 0,
+        "users": 0,
+    } in stats["drops"]
 
 
 def test_python_literal_metadata_lines_are_read_and_garbage_is_reported(tmp_path):
-    meta = [json.dumps({"asin": "a", "title": "A"}), repr({"asin": "b", "title": "B", "description": ["It's fine"]}), "<html>oops</html>"]
+    meta = [
+        json.dumps({"asin": "a", "title": "A"}),
+        repr({"asin": "b", "title": "B", "description": ["It's fine"]}),
+        "<html>oops</html>",
+    ]
     with gzip.open(tmp_path / "meta_T.json.gz", "wt") as handle:
         handle.write("\n".join(meta) + "\n")
     (tmp_path / "T.csv").write_text("a,u,5,1\nb,u,5,2\n")
@@ -85,7 +98,11 @@ def test_missing_columns_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"log\.csv: missing column\(s\) for \['user', 'item'\]"):
         read_source(tmp_path / "log.csv")
     with pytest.raises(ValueError, match=r"mapped column\(s\) not found: \['timestamp=when'\]"):
-        read_source(tmp_path / "log.csv", columns={"user": "uid", "item": "iid", "timestamp": "when"}, items=tmp_path / "log.csv")
+        read_source(
+            tmp_path / "log.csv",
+            columns={"user": "uid", "item": "iid", "timestamp": "when"},
+            items=tmp_path / "log.csv",
+        )
     with pytest.raises(ValueError, match="unknown field 'rating'"):
         parse_column_mapping("user=uid,rating=r", ("user", "item"))
     write_amazon(tmp_path, [json.dumps({"reviewer": "u", "parent_asin": "a", "timestamp": 1})])
@@ -97,7 +114,8 @@ def test_unknown_item_ids_duplicate_item_rows_and_empty_text_are_counted(tmp_pat
     write_lcrec(
         tmp_path,
         inter={"0": [0, 1, 2, 9, 3], "1": [1, 2, 0, 3]},
-        items='{"0": {"title": "A"}, "1": {"title": "B"}, "2": {"title": "C"}, "3": {"title": "  ", "description": "<p></p>"}, "0": {"title": "again"}}',
+        items='{"0": {"title": "A"}, "1": {"title": "B"}, "2": {"title": "C"}, '
+        '"3": {"title": "  ", "description": "<p></p>"}, "0": {"title": "again"}}',
     )
     _, stats = build_dataset(read_lcrec(tmp_path), kcore=0)
     reasons = {drop["reason"]: drop for drop in stats["drops"]}
@@ -111,7 +129,13 @@ def test_repeated_item_rows_in_metadata_keep_the_first(tmp_path):
     meta += [json.dumps({"parent_asin": item, "title": item}) for item in "bc"]
     write_amazon(tmp_path, GOOD_REVIEWS, meta)
     tables, stats = build_dataset(read_source(tmp_path, "amazon2023"), kcore=0)
-    assert {"stage": "items", "reason": "repeated item row (kept the first)", "interactions": 0, "items": 1, "users": 0} in stats["drops"]
+    assert {
+        "stage": "items",
+        "reason": "repeated item row (kept the first)",
+        "interactions": 0,
+        "items": 1,
+        "users": 0,
+    } in stats["drops"]
     assert tables["items"].to_pandas().set_index("raw_id").loc["a", "title"] == "First."
 
 
@@ -120,7 +144,9 @@ def test_non_utf8_text_is_an_error_with_the_line(tmp_path):
     with pytest.raises(ValueError, match=r"log\.csv:3: not valid UTF-8"):
         read_source(tmp_path / "log.csv")
     write_amazon(tmp_path, GOOD_REVIEWS)
-    (tmp_path / "meta_T.jsonl").write_bytes(b'{"parent_asin": "a", "title": "ok"}\n{"parent_asin": "b", "title": "caf\xe9"}\n')
+    (tmp_path / "meta_T.jsonl").write_bytes(
+        b'{"parent_asin": "a", "title": "ok"}\n{"parent_asin": "b", "title": "caf\xe9"}\n'
+    )
     with pytest.raises(ValueError, match=r"meta_T\.jsonl:2: not valid UTF-8"):
         read_source(tmp_path, "amazon2023")
     write_lcrec(tmp_path)
@@ -131,7 +157,7 @@ def test_non_utf8_text_is_an_error_with_the_line(tmp_path):
 
 def test_non_numeric_timestamps_are_an_error_or_a_counted_drop(tmp_path):
     (tmp_path / "log.csv").write_text("user,item,timestamp,title\nu,a,1,A\nu,b,yesterday,B\nu,c,3,C\n")
-    with pytest.raises(ValueError, match=r"log\.csv:3: timestamp 'yesterday' is not a number or an ISO date"):
+    with pytest.raises(ValueError, match=r"log\.csv:3: timestamp 'yesterday' is not a finite number or an ISO date"):
         read_source(tmp_path / "log.csv")
     raw = read_source(tmp_path / "log.csv", on_bad="drop")
     assert list(raw.interactions["item"]) == ["a", "c"]
@@ -142,11 +168,17 @@ def test_non_numeric_timestamps_are_an_error_or_a_counted_drop(tmp_path):
 
 
 def test_cli_prints_one_clean_error_line(tmp_path, capsys):
-    write_lcrec(tmp_path, inter="{not json")
-    code = main(["prepare", "--source", str(tmp_path), "--out", str(tmp_path / "out")])
+    source = tmp_path / "source"
+    source.mkdir()
+    write_lcrec(source, inter="{not json")
+    code = main(["prepare", "--source", str(source), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert err.startswith("lcrec prepare: error: ") and "D.inter.json:1:2: malformed JSON" in err and "Traceback" not in err
+    assert (
+        err.startswith("lcrec prepare: error: ")
+        and "D.inter.json:1:2: malformed JSON" in err
+        and "Traceback" not in err
+    )
     assert main(["prepare", "--source", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -16,7 +16,11 @@ def test_prepare_movielens_100k(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "ml-100k (recbole), 5-core" in table
     users, items, interactions = (line.split() for line in table.splitlines()[3:6])
-    assert users[:2] == ["users", "943"] and items[:2] == ["items", "1,682"] and interactions[:2] == ["interactions", "100,000"]
+    assert (
+        users[:2] == ["users", "943"]
+        and items[:2] == ["items", "1,682"]
+        and interactions[:2] == ["interactions", "100,000"]
+    )
     stats = load_stats(tmp_path / "ml100k")
     assert stats["before"]["interactions"] == 100_000
     assert stats["after"]["users"] == 943 and stats["after"]["items"] < 1682
@@ -31,8 +35,21 @@ def test_prepare_csv_with_mapping_and_item_file(tmp_path, capsys):
     (tmp_path / "items.csv").write_text('sku,name,about\np,Pen,"A pen, blue"\nq,Quill,Old\nr,Ruler,\ns,,\n')
     code = main(
         [
-            "prepare", "--source", str(tmp_path / "log.csv"), "--format", "csv", "--out", str(tmp_path / "out"), "--kcore", "3",
-            "--columns", "user=member,item=product,timestamp=ts", "--items", str(tmp_path / "items.csv"), "--item-columns", "item=sku,title=name,description=about",
+            "prepare",
+            "--source",
+            str(tmp_path / "log.csv"),
+            "--format",
+            "csv",
+            "--out",
+            str(tmp_path / "out"),
+            "--kcore",
+            "3",
+            "--columns",
+            "user=member,item=product,timestamp=ts",
+            "--items",
+            str(tmp_path / "items.csv"),
+            "--item-columns",
+            "item=sku,title=name,description=about",
         ]
     )
     assert code == 0

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -11,7 +12,17 @@ from datasets import DatasetDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lcrec.data import RawDataset, build_dataset, clean_text, format_stats_table, kcore_mask, leave_one_out, load_prepared, load_stats, prepare_dataset
+from lcrec.data import (
+    RawDataset,
+    build_dataset,
+    clean_text,
+    format_stats_table,
+    kcore_mask,
+    leave_one_out,
+    load_prepared,
+    load_stats,
+    prepare_dataset,
+)
 
 
 def make_raw(rows, titles=None, timestamps=True):
@@ -31,7 +42,17 @@ def test_clean_text_rules():
 
 
 def test_order_dedupe_and_text_drops_are_counted():
-    rows = [("a", "x", 3), ("a", "y", 1), ("a", "x", 2), ("a", "z", 4), ("a", "w", 5), ("a", "v", 6), ("b", "y", 1), ("b", "z", 2), ("b", "x", 3)]
+    rows = [
+        ("a", "x", 3),
+        ("a", "y", 1),
+        ("a", "x", 2),
+        ("a", "z", 4),
+        ("a", "w", 5),
+        ("a", "v", 6),
+        ("b", "y", 1),
+        ("b", "z", 2),
+        ("b", "x", 3),
+    ]
     raw = make_raw(rows, titles={"x": "X", "y": "Y", "z": "Z", "w": "", "v": "V", "spare": "S"})
     tables, stats = build_dataset(raw, kcore=0)
     reasons = {drop["reason"]: drop for drop in stats["drops"]}
@@ -44,7 +65,9 @@ def test_order_dedupe_and_text_drops_are_counted():
     test = tables["test"].to_pandas()
     assert test.loc[0, "history"].tolist() + [test.loc[0, "target"]] == [0, 1, 2, 3]
     assert test.loc[1, "history"].tolist() + [test.loc[1, "target"]] == [0, 2, 1]
-    assert stats["before"]["interactions"] - stats["after"]["interactions"] == sum(drop["interactions"] for drop in stats["drops"])
+    assert stats["before"]["interactions"] - stats["after"]["interactions"] == sum(
+        drop["interactions"] for drop in stats["drops"]
+    )
 
 
 def test_equal_timestamps_and_missing_timestamps_keep_file_order():
@@ -61,7 +84,13 @@ def test_unknown_items_and_short_users_are_counted_drops():
     tables, stats = build_dataset(raw, kcore=0)
     reasons = {drop["reason"]: drop for drop in stats["drops"]}
     assert reasons["item not in the item file (no metadata)"]["interactions"] == 1
-    assert reasons["user with < 3 interactions (too short to split)"] == {"stage": "split", "reason": "user with < 3 interactions (too short to split)", "interactions": 2, "items": 0, "users": 1}
+    assert reasons["user with < 3 interactions (too short to split)"] == {
+        "stage": "split",
+        "reason": "user with < 3 interactions (too short to split)",
+        "interactions": 2,
+        "items": 0,
+        "users": 1,
+    }
     assert tables["test"].num_rows == 1
 
 
@@ -84,7 +113,9 @@ def reference_kcore(edges, k):
     return {(u, i) for u, i in edges if ("u", u) in best and ("i", i) in best}
 
 
-edge_sets = st.sets(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=16).filter(lambda edges: len({u for u, _ in edges}) + len({i for _, i in edges}) <= 9)
+edge_sets = st.sets(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=16).filter(
+    lambda edges: len({u for u, _ in edges}) + len({i for _, i in edges}) <= 9
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -132,9 +163,11 @@ def test_leave_one_out_contract():
     users = np.array([0, 0, 0, 0, 1, 1, 1])
     items = np.array([5, 6, 7, 8, 9, 5, 6])
     tables = leave_one_out(users, items, np.array(["a", "b"]))
-    as_pairs = {split: [(row["history"], row["target"]) for row in table.to_pylist()] for split, table in tables.items()}
+    as_pairs = {
+        split: [(row["history"], row["target"]) for row in table.to_pylist()] for split, table in tables.items()
+    }
     assert as_pairs["train"] == [([5], 6), ([], 9)]
-    assert as_pairs["valid"] == [([5, 6], 7), ([9], 5)]
+    assert as_pairs["validation"] == [([5, 6], 7), ([9], 5)]
     assert as_pairs["test"] == [([5, 6, 7], 8), ([9, 5], 6)]
     assert tables["test"]["raw_user_id"].to_pylist() == ["a", "b"]
     with pytest.raises(ValueError, match="user 'b' has 2 interactions"):
@@ -153,7 +186,12 @@ def test_stats_and_table(tmp_path):
     assert after["interactions"] == sum(len(row["history"]) + 1 for row in dataset["test"])
     assert after["sparsity"] == pytest.approx(1 - after["interactions"] / (after["users"] * after["items"]))
     lengths = [len(row["history"]) + 1 for row in dataset["test"]]
-    assert after["sequence_length"] == {"min": min(lengths), "mean": round(float(np.mean(lengths)), 2), "median": float(np.median(lengths)), "max": max(lengths)}
+    assert after["sequence_length"] == {
+        "min": min(lengths),
+        "mean": round(float(np.mean(lengths)), 2),
+        "median": float(np.median(lengths)),
+        "max": max(lengths),
+    }
     table = format_stats_table(stats)
     assert "k-core: user or item with < 3 interactions" in table and "users" in table
     assert json.loads((tmp_path / "prepared" / "stats.json").read_text())["kcore"] == 3
@@ -169,20 +207,36 @@ def test_saved_folder_round_trips_and_is_validated(tmp_path):
     assert dataset["items"]["title"][0] == "Item w."
     with pytest.raises(FileNotFoundError, match="not a prepared dataset"):
         load_prepared(tmp_path)
-    broken = DatasetDict(dict(dataset) | {"valid": dataset["valid"].select(range(2))})
+    broken = DatasetDict(dict(dataset) | {"validation": dataset["validation"].select(range(2))})
     broken.save_to_disk(str(tmp_path / "broken"))
     shutil.copy(tmp_path / "ok" / "stats.json", tmp_path / "broken" / "stats.json")
-    with pytest.raises(ValueError, match="split 'valid' must have one row per user"):
+    with pytest.raises(ValueError, match="split 'validation' must have one row per user"):
         load_prepared(tmp_path / "broken")
-    DatasetDict(dict(dataset) | {"items": dataset["items"].remove_columns("brand")}).save_to_disk(str(tmp_path / "broken2"))
+    DatasetDict(dict(dataset) | {"items": dataset["items"].remove_columns("brand")}).save_to_disk(
+        str(tmp_path / "broken2")
+    )
     shutil.copy(tmp_path / "ok" / "stats.json", tmp_path / "broken2" / "stats.json")
     with pytest.raises(ValueError, match=r"split 'items' lacks column\(s\) \['brand'\]"):
         load_prepared(tmp_path / "broken2")
+
+
+def test_folders_with_the_old_valid_split_load_renamed_with_a_notice(tmp_path, caplog):
+    rows = [(u, i, n) for n, (u, i) in enumerate(itertools.product("abcd", "wxyz"))]
+    dataset = prepare_dataset(make_raw(rows), kcore=2, output_dir=tmp_path / "new")
+    old = DatasetDict({("valid" if name == "validation" else name): split for name, split in dataset.items()})
+    old.save_to_disk(str(tmp_path / "old"))
+    shutil.copy(tmp_path / "new" / "stats.json", tmp_path / "old" / "stats.json")
+    with caplog.at_level("WARNING", logger="lcrec.data"):
+        loaded = load_prepared(tmp_path / "old")
+    assert list(loaded) == list(dataset) and "valid" not in loaded
+    assert loaded["validation"]["target"] == dataset["validation"]["target"]
+    warnings = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "split 'valid' is read as 'validation'" in warnings[0]
 
 
 def test_kcore_zero_turns_filtering_off_and_negative_is_an_error():
     rows = [("a", "x", 1), ("a", "y", 2), ("a", "z", 3), ("b", "x", 1), ("b", "y", 2), ("b", "q", 3)]
     tables, stats = build_dataset(make_raw(rows), kcore=0)
     assert stats["drops"] == [] and tables["items"].num_rows == 4
-    with pytest.raises(ValueError, match="kcore must be >= 0"):
+    with pytest.raises(ValueError, match="kcore must be an integer >= 0"):
         build_dataset(make_raw(rows), kcore=-1)

@@ -1,15 +1,22 @@
 """Every reader on small fixture files written here; each must give the same in-memory form."""
 
-import importlib.util
 import gzip
+import importlib.util
 import json
 
 import pandas as pd
 import pytest
 
 from lcrec.data import detect_format, prepare_dataset, read_source
-from lcrec.data.readers import read_amazon, read_lcrec, read_recbole, read_tabular, read_unisrec
+from lcrec.data.readers import (
+    read_amazon,
+    read_lcrec,
+    read_recbole,
+    read_tabular,
+    read_unisrec,
+)
 from lcrec.data.readers.amazon import AMAZON_2023
+from lcrec.indexing import ItemIndex
 
 # Three users with 5, 4 and 3 items over items i1..i5 (times increase with position).
 SEQUENCES = {"u1": ["i1", "i2", "i3", "i4", "i5"], "u2": ["i2", "i3", "i4", "i1"], "u3": ["i5", "i1", "i2"]}
@@ -35,21 +42,31 @@ def assert_same_data(raw):
 
 
 def test_lcrec_layout_with_id_maps_users_and_index(tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
     item_ids = {item: str(n) for n, item in enumerate(TITLES)}
     user_ids = {user: str(n) for n, user in enumerate(SEQUENCES)}
-    (tmp_path / "D.inter.json").write_text(json.dumps({user_ids[u]: [int(item_ids[i]) for i in s] for u, s in SEQUENCES.items()}))
-    items = {item_ids[i]: {"title": t, "description": "A thing.", "brand": "B", "categories": ["x", "y"]} for i, t in TITLES.items()}
-    (tmp_path / "D.item.json").write_text(json.dumps(items))
-    (tmp_path / "D.item2id").write_text("".join(f"{i}\t{n}\n" for i, n in item_ids.items()))
-    (tmp_path / "D.user2id").write_text("".join(f"{u}\t{n}\n" for u, n in user_ids.items()))
-    (tmp_path / "D.index.json").write_text(json.dumps({n: [f"<a_{n}>", "<b_0>"] for n in item_ids.values()}))
+    (source / "D.inter.json").write_text(
+        json.dumps({user_ids[u]: [int(item_ids[i]) for i in s] for u, s in SEQUENCES.items()})
+    )
+    items = {
+        item_ids[i]: {"title": t, "description": "A thing.", "brand": "B", "categories": ["x", "y"]}
+        for i, t in TITLES.items()
+    }
+    (source / "D.item.json").write_text(json.dumps(items))
+    (source / "D.item2id").write_text("".join(f"{i}\t{n}\n" for i, n in item_ids.items()))
+    (source / "D.user2id").write_text("".join(f"{u}\t{n}\n" for u, n in user_ids.items()))
+    (source / "D.index.json").write_text(json.dumps({n: [f"<a_{n}>", "<b_0>"] for n in item_ids.values()}))
     users = {
         "user_explicit_preference": {user_ids["u1"]: ["Likes tools.", "Prefers cheap ones."]},
-        "user_vague_intention": {"train": {user_ids["u1"]: ["old wish", "wants a hammer"]}, "test": {user_ids["u1"]: ["secret"]}},
+        "user_vague_intention": {
+            "train": {user_ids["u1"]: ["old wish", "wants a hammer"]},
+            "test": {user_ids["u1"]: ["secret"]},
+        },
     }
-    (tmp_path / "D.user.json").write_text(json.dumps(users))
-    assert detect_format(tmp_path) == "lcrec"
-    raw = read_lcrec(tmp_path)
+    (source / "D.user.json").write_text(json.dumps(users))
+    assert detect_format(source) == "lcrec"
+    raw = read_lcrec(source)
     assert_same_data(raw)
     assert raw.items.loc[raw.items["item"] == "i1", "categories"].item() == "x y"
     assert raw.index["i3"] == ["<a_2>", "<b_0>"]
@@ -59,28 +76,38 @@ def test_lcrec_layout_with_id_maps_users_and_index(tmp_path):
     assert users_split.loc[0, "preference"] == "Likes tools. Prefers cheap ones."
     assert users_split.loc[0, "intention"] == "wants a hammer"
     assert users_split.loc[1, "preference"] == ""
-    released = json.loads((tmp_path / "out" / "released_index.json").read_text())
+    released = ItemIndex.from_path(tmp_path / "out" / "released_index.json")
     items_split = dataset["items"].to_pandas()
-    assert released["0"] == raw.index[items_split.loc[0, "raw_id"]]
-
+    assert released.token_list(0) == raw.index[items_split.loc[0, "raw_id"]]
+    assert released.raw_ids == list(items_split["raw_id"])
 
 
 def test_lcrec_user_json_released_layout_reads_the_train_query(tmp_path):
-    (tmp_path / "D.inter.json").write_text(json.dumps({"0": [0, 1, 2, 3]}))
-    (tmp_path / "D.item.json").write_text(json.dumps({str(i): {"title": f"Item {i}"} for i in range(4)}))
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "D.inter.json").write_text(json.dumps({"0": [0, 1, 2, 3]}))
+    (source / "D.item.json").write_text(json.dumps({str(i): {"title": f"Item {i}"} for i in range(4)}))
     intention = {"item": 1, "inters": [0], "querys": ["I need a sturdy hammer.", "Looking for a hammer."]}
-    users = {"user_explicit_preference": {"0": ["Likes tools."]}, "user_vague_intention": {"train": {"0": intention}, "test": {"0": {"querys": ["secret"]}}}}
-    (tmp_path / "D.user.json").write_text(json.dumps(users))
-    dataset = prepare_dataset(read_lcrec(tmp_path), kcore=0, output_dir=tmp_path / "out")
+    users = {
+        "user_explicit_preference": {"0": ["Likes tools."]},
+        "user_vague_intention": {"train": {"0": intention}, "test": {"0": {"querys": ["secret"]}}},
+    }
+    (source / "D.user.json").write_text(json.dumps(users))
+    dataset = prepare_dataset(read_lcrec(source), kcore=0, output_dir=tmp_path / "out")
     row = dataset["users"].to_pandas().iloc[0]
     assert row["intention"] == "I need a sturdy hammer."
     assert "secret" not in row["intention"]
 
+
 def test_recbole_atomic_files_compose_movielens_style_text(tmp_path):
-    inter = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + "".join(f"{u}\t{i}\t4\t{t}\n" for u, i, t in rows())
+    inter = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + "".join(
+        f"{u}\t{i}\t4\t{t}\n" for u, i, t in rows()
+    )
     (tmp_path / "m.inter").write_text(inter)
     item_lines = "".join(f'{i}\t{t}\t1995\tAction "Sci-Fi"\n' for i, t in TITLES.items())
-    (tmp_path / "m.item").write_text("item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n" + item_lines)
+    (tmp_path / "m.item").write_text(
+        "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n" + item_lines
+    )
     assert detect_format(tmp_path) == "recbole"
     raw = read_recbole(tmp_path)
     items = raw.items.set_index("item")
@@ -117,7 +144,9 @@ def test_unisrec_layout_rebuilds_full_sequences(tmp_path):
         (tmp_path / f"S.{split}.inter").write_text(header + "".join(lines))
     (tmp_path / "S.item2index").write_text("".join(f"{i}\t{n}\n" for i, n in item_index.items()))
     (tmp_path / "S.user2index").write_text("".join(f"{u}\t{n}\n" for u, n in user_index.items()))
-    (tmp_path / "S.text").write_text("item_id:token\ttext:token_seq\n" + "".join(f"{i}\t{t}. Tools Hammers. Acme. \n" for i, t in TITLES.items()))
+    (tmp_path / "S.text").write_text(
+        "item_id:token\ttext:token_seq\n" + "".join(f"{i}\t{t}. Tools Hammers. Acme. \n" for i, t in TITLES.items())
+    )
     assert detect_format(tmp_path) == "unisrec"
     raw = read_unisrec(tmp_path)
     assert_same_data(raw)
@@ -128,7 +157,13 @@ def test_unisrec_layout_rebuilds_full_sequences(tmp_path):
 def write_meta_2018(path, python_literal_item=None):
     lines = []
     for item, title in TITLES.items():
-        record = {"asin": item, "title": title, "description": ["Good &amp; <b>solid</b>."], "brand": "Acme", "category": ["Tools", "Hammers"]}
+        record = {
+            "asin": item,
+            "title": title,
+            "description": ["Good &amp; <b>solid</b>."],
+            "brand": "Acme",
+            "category": ["Tools", "Hammers"],
+        }
         lines.append(repr(record) if item == python_literal_item else json.dumps(record))
     with gzip.open(path, "wt") as handle:
         handle.write("\n".join(lines) + "\n")
@@ -149,7 +184,12 @@ def test_amazon_2018_ratings_csv_with_meta(tmp_path):
 def test_amazon_2018_reviews_json_lines_gz(tmp_path):
     with gzip.open(tmp_path / "Tools_5.json.gz", "wt") as handle:
         for user, item, time in rows():
-            handle.write(json.dumps({"reviewerID": user, "asin": item, "overall": 5.0, "unixReviewTime": time, "reviewText": "ok"}) + "\n")
+            handle.write(
+                json.dumps(
+                    {"reviewerID": user, "asin": item, "overall": 5.0, "unixReviewTime": time, "reviewText": "ok"}
+                )
+                + "\n"
+            )
     write_meta_2018(tmp_path / "meta_Tools.json.gz")
     assert detect_format(tmp_path) == "amazon2018"
     assert_same_data(read_amazon(tmp_path / "Tools_5.json.gz"))
@@ -157,11 +197,24 @@ def test_amazon_2018_reviews_json_lines_gz(tmp_path):
 
 def test_amazon_2023_jsonl(tmp_path):
     with open(tmp_path / "Tools.jsonl", "w") as handle:
-        for user, item, time in rows():
-            handle.write(json.dumps({"rating": 5.0, "asin": "child", "parent_asin": item, "user_id": user, "timestamp": time * 1000}) + "\n")
+        handle.writelines(
+            json.dumps(
+                {"rating": 5.0, "asin": "child", "parent_asin": item, "user_id": user, "timestamp": time * 1000}
+            )
+            + "\n"
+            for user, item, time in rows()
+        )
     with open(tmp_path / "meta_Tools.jsonl", "w") as handle:
         for item, title in TITLES.items():
-            record = {"parent_asin": item, "title": title, "description": [], "features": ["Steel head", "Wood handle"], "store": "Acme", "categories": ["Tools"], "main_category": "DIY"}
+            record = {
+                "parent_asin": item,
+                "title": title,
+                "description": [],
+                "features": ["Steel head", "Wood handle"],
+                "store": "Acme",
+                "categories": ["Tools"],
+                "main_category": "DIY",
+            }
             handle.write(json.dumps(record) + "\n")
     raw = read_amazon(tmp_path, AMAZON_2023)
     assert_same_data(raw)
@@ -171,9 +224,17 @@ def test_amazon_2023_jsonl(tmp_path):
 
 
 def test_csv_with_column_mapping_and_item_file(tmp_path):
-    (tmp_path / "log.csv").write_text("who,what,when\n" + "".join(f"{u},{i},{pd.Timestamp(t, unit='s', tz='UTC').isoformat()}\n" for u, i, t in rows()))
+    (tmp_path / "log.csv").write_text(
+        "who,what,when\n"
+        + "".join(f"{u},{i},{pd.Timestamp(t, unit='s', tz='UTC').isoformat()}\n" for u, i, t in rows())
+    )
     (tmp_path / "items.tsv").write_text("id\tname\n" + "".join(f"{i}\t{t}\n" for i, t in TITLES.items()))
-    raw = read_tabular(tmp_path / "log.csv", {"user": "who", "item": "what", "timestamp": "when"}, tmp_path / "items.tsv", {"item": "id", "title": "name"})
+    raw = read_tabular(
+        tmp_path / "log.csv",
+        {"user": "who", "item": "what", "timestamp": "when"},
+        tmp_path / "items.tsv",
+        {"item": "id", "title": "name"},
+    )
     assert_same_data(raw)
 
 

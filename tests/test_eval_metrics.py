@@ -18,7 +18,13 @@ def test_hand_computed_single_user():
     assert ndcg_at_k(ranked, 9, 5) == pytest.approx(1 / math.log2(4))  # rank 3 -> 1/log2(3+1) = 0.5
     assert ndcg_at_k(ranked, 7, 5) == 1.0
     assert ndcg_at_k(ranked, 8, 5) == 0.0  # 6th place is outside the top 5
-    assert user_metrics(ranked, 3) == {"HR@1": 0.0, "HR@5": 1.0, "HR@10": 1.0, "NDCG@5": pytest.approx(1 / math.log2(3)), "NDCG@10": pytest.approx(1 / math.log2(3))}
+    assert user_metrics(ranked, 3) == {
+        "HR@1": 0.0,
+        "HR@5": 1.0,
+        "HR@10": 1.0,
+        "NDCG@5": pytest.approx(1 / math.log2(3)),
+        "NDCG@10": pytest.approx(1 / math.log2(3)),
+    }
 
 
 def test_k_beyond_list_length_and_missing_target():
@@ -69,7 +75,15 @@ def test_user_selection_is_seeded_and_complete_by_default():
 def test_record_mean_min_max_over_templates():
     a = dict.fromkeys(("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10"), 0.2)
     b = dict.fromkeys(a, 0.4)
-    record = build_metrics_record({"0": a, "1": b}, method="lcrec", num_users=10, num_beams=20, invalid_rate=0.0, seconds=2.0, exclude_history=False)
+    record = build_metrics_record(
+        {"0": a, "1": b},
+        method="lcrec",
+        num_users=10,
+        num_beams=20,
+        invalid_rate=0.0,
+        seconds=2.0,
+        exclude_history=False,
+    )
     assert record["HR@10"] == pytest.approx(0.3)
     assert record["template_min"]["HR@10"] == 0.2 and record["template_max"]["NDCG@5"] == 0.4
     assert record["users_per_second"] == 5.0 and record["exclude_history"] is False

@@ -1,4 +1,4 @@
-"""SemanticIdTrie and SemanticIdLogitsProcessor against brute force: exact, batched, left-padding safe, never empty."""
+"""SemanticIdTrie (prefix queries, node walks, leaf items) and SemanticIdLogitsProcessor against brute force."""
 
 import numpy as np
 import pytest
@@ -44,6 +44,39 @@ def test_allowed_next_matches_brute_force(catalogue, data):
             assert bool(valid[i]) == bool(expected)
             assert set(torch.nonzero(mask[i]).flatten().tolist()) == expected
     assert trie.contains(torch.as_tensor(codes)).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(catalogues())
+def test_walking_children_enumerates_exactly_the_catalogue(catalogue):
+    """From the root, `children` level by level reaches every distinct tuple once; leaves map to the first item."""
+    codes, sizes = catalogue
+    item_ids = [100 + i for i in range(len(codes))]
+    trie = SemanticIdTrie(codes, sizes, item_ids=item_ids)
+    nodes, paths = torch.zeros(1, dtype=torch.int64), [()]
+    for level in range(len(sizes)):
+        child, child_codes, valid = trie.children(level, nodes)
+        assert child.shape == (len(nodes), trie.width(level))
+        for row, prefix in enumerate(paths):
+            assert sorted(child_codes[row][valid[row]].tolist()) == sorted(_children(codes, prefix))
+        nodes = child[valid]
+        paths = [prefix + (int(code),) for prefix, row_codes, row_valid in zip(paths, child_codes, valid) for code in row_codes[row_valid]]
+    assert sorted(paths) == sorted({tuple(row) for row in codes.tolist()})
+    first_item = {}
+    for item, row in zip(item_ids, codes.tolist()):
+        first_item.setdefault(tuple(row), item)
+    assert trie.items_of(nodes).tolist() == [first_item[path] for path in paths]
+    items, found = trie.item_ids(torch.as_tensor(codes))
+    assert found.all() and items.tolist() == [first_item[tuple(row)] for row in codes.tolist()]
+
+
+def test_item_ids_of_unknown_or_malformed_tuples_are_not_found():
+    trie = SemanticIdTrie([[0, 1], [2, 3]], [4, 4], item_ids=[7, 9])
+    items, found = trie.item_ids(torch.tensor([[2, 3], [0, 2], [-1, 1], [9, 9]]))
+    assert found.tolist() == [True, False, False, False] and items[0] == 9
+    assert not trie.item_ids(torch.tensor([[0]]))[1].any()  # a prefix is no item
+    with pytest.raises(ValueError, match="2 item ids for 1 code tuples"):
+        SemanticIdTrie([[0, 1]], [4, 4], item_ids=[1, 2])
 
 
 def test_out_of_range_prefix_is_invalid_not_an_error():

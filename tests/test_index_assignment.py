@@ -95,7 +95,10 @@ def test_full_capacity_is_reached_exactly():
 
 
 def test_over_capacity_names_shapes_that_fit():
-    with pytest.raises(ValueError, match=r"holds 64 items .* catalogue has 100: use 4 levels of 4 codes, or codebook size 5 with 3 levels"):
+    with pytest.raises(
+        ValueError,
+        match=r"holds 64 items .* catalogue has 100: use 4 levels of 4 codes, or codebook size 5 with 3 levels",
+    ):
         check_capacity(100, [4, 4, 4])
     books = random_books([2, 2])
     with pytest.raises(ValueError, match="holds 4 items"):

@@ -1,27 +1,155 @@
-"""`lcrec quickstart` wiring: flags, the preset lookup, and errors before any heavy stage starts."""
+"""The quickstart workflow: presets by name, checks before any stage, SFT options as objects, a tiny run end to end."""
 
-import argparse
+import json
 
+import numpy as np
 import pytest
 
-from lcrec.commands.quickstart import _users
-from lcrec.evaluation.pipeline import PRESET, PipelineOptions, resolve_preset, run_pipeline
+from lcrec.evaluation import EvaluationConfig
+from lcrec.io_utils import OutputFolderError
+from lcrec.workflows import QuickstartOptions, run_quickstart
+from lcrec.workflows.quickstart import DEFAULT_PRESET, sft_options
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_eval_users_flag():
-    assert _users("all") is None and _users("150") == 150
-    with pytest.raises(argparse.ArgumentTypeError, match="positive number"):
-        _users("0")
+def test_default_preset_is_found_from_any_folder(tmp_path, monkeypatch):
+    from lcrec.presets import resolve_preset
 
-
-def test_preset_found_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert resolve_preset(PRESET).name == "ml-100k-cpu.yaml"
-    with pytest.raises(FileNotFoundError, match="nope.yaml not found"):
-        resolve_preset("recipes/configs/nope.yaml")
+    assert QuickstartOptions().preset == DEFAULT_PRESET
+    assert resolve_preset(QuickstartOptions().preset).name == "ml-100k-cpu.yaml"
 
 
 def test_missing_preset_fails_before_any_stage(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.yaml"):
-        run_pipeline(PipelineOptions(out=str(tmp_path / "run"), config=str(tmp_path / "missing.yaml")))
+    with pytest.raises(FileNotFoundError, match="missing.yaml: no such file and no packaged preset"):
+        run_quickstart(QuickstartOptions(out=str(tmp_path / "run"), preset=str(tmp_path / "missing.yaml")))
     assert not (tmp_path / "run").exists()
+
+
+def test_foreign_output_folder_refused_before_any_stage(tmp_path, capsys):
+    from lcrec.cli import main
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputFolderError, match="pass --overwrite"):
+        run_quickstart(QuickstartOptions(out=str(foreign)))
+    assert main(["quickstart", "--out", str(foreign)]) == 2
+    assert "lcrec quickstart: error:" in capsys.readouterr().err
+    assert sorted(path.name for path in foreign.iterdir()) == ["notes.txt"]
+
+
+def test_option_checks():
+    with pytest.raises(ValueError, match="threads and examples must be >= 0"):
+        QuickstartOptions(threads=-1)
+    with pytest.raises(ValueError, match="max_steps must be >= 1"):
+        QuickstartOptions(max_steps=0)
+
+
+def test_sft_options_are_objects_from_the_preset_and_overrides(tmp_path):
+    from lcrec.presets import resolve_preset
+
+    data, model, lora, training = sft_options(
+        resolve_preset("ml-100k-cpu"),
+        dataset_dir="d",
+        index_dir="i",
+        output_dir=str(tmp_path / "m"),
+        max_steps=5,
+        seed=3,
+    )
+    assert (data.dataset_dir, data.index_dir, data.validation_samples) == ("d", "i", 300)
+    assert model.base_model == "scratch" and model.scratch_hidden_size == 128 and not lora.use_lora
+    assert training.max_steps == 5 and training.seed == 3 and training.output_dir == str(tmp_path / "m")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a list\n")
+    with pytest.raises(ValueError, match="must be a YAML mapping"):
+        sft_options(bad)
+
+
+TINY_PRESET = """
+tasks: [seqrec, item2index, index2item]
+max_history: 5
+base_model: scratch
+scratch_vocab_size: 300
+scratch_hidden_size: 32
+scratch_num_layers: 1
+scratch_num_heads: 2
+scratch_intermediate_size: 64
+scratch_max_positions: 128
+use_cpu: true
+bf16: false
+learning_rate: 3.0e-3
+max_steps: 4
+per_device_train_batch_size: 8
+per_device_eval_batch_size: 8
+max_length: 128
+eval_strategy: "no"
+save_strategy: "no"
+logging_steps: 2
+report_to: none
+"""
+
+
+def tiny_source(folder, num_users: int = 24, num_items: int = 16) -> str:
+    """A CSV log (every user sees 8 items in a fixed walk) and an item file with titles: 5-core safe."""
+    rows = ["user,item,ts"]
+    for user in range(num_users):
+        for step in range(8):
+            rows.append(f"u{user},i{(user + step) % num_items},{step}")
+    (folder / "log.csv").write_text("\n".join(rows) + "\n")
+    items = ["item,title"] + [f"i{item},Film number {item}" for item in range(num_items)]
+    (folder / "items.csv").write_text("\n".join(items) + "\n")
+    return str(folder / "log.csv")
+
+
+@pytest.mark.slow
+def test_tiny_quickstart_end_to_end_on_validation(tmp_path, monkeypatch, capsys):
+    """prepare -> (prebuilt tiny index) -> SFT from a preset file -> evaluate on validation -> baselines."""
+    from lcrec.data import prepare_dataset
+    from lcrec.indexing import ItemIndex
+
+    source = tiny_source(tmp_path)
+    data_dir, index_dir = tmp_path / "data", tmp_path / "index"
+    dataset = prepare_dataset(
+        source,
+        "csv",
+        output_dir=data_dir,
+        columns={"user": "user", "item": "item", "timestamp": "ts"},
+        items=tmp_path / "items.csv",
+        item_columns={"item": "item", "title": "title"},
+    )
+    num_items = len(dataset["items"])
+    codes = np.array([[item // 4, item % 4] for item in range(num_items)])
+    index_dir.mkdir()
+    ItemIndex(list(range(num_items)), codes, [4, 4], raw_ids=dataset["items"]["raw_id"]).save(index_dir / "index.json")
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(TINY_PRESET)
+    options = QuickstartOptions(
+        source=source,
+        name="tiny",
+        out=str(tmp_path / "run"),
+        preset=str(preset),
+        data_dir=str(data_dir),
+        index_dir=str(index_dir),
+        sasrec_seconds=2.0,
+        examples=1,
+        seed=0,
+    )
+    evaluation = EvaluationConfig(split="validation", max_users=10, num_beams=num_items)
+    records = run_quickstart(options, evaluation, command="lcrec quickstart --split validation")
+    assert set(records) == {"LC-Rec", "SASRec", "most-popular"}
+    for record in records.values():
+        assert record["split"] == "validation" and record["num_users"] == 10 and record["max_users"] == 10
+    assert records["LC-Rec"]["invalid_rate"] == 0.0
+    pipeline = json.loads((tmp_path / "run" / "pipeline.json").read_text())
+    assert (
+        pipeline["evaluation"]["split"] == "validation"
+        and pipeline["command"] == "lcrec quickstart --split validation"
+    )
+    assert "HR@10" in (tmp_path / "run" / "model" / "README.md").read_text()
+    out = capsys.readouterr().out
+    assert "leave-one-out validation split" in out and "LC-Rec HR@10 vs SASRec" in out
+    # A rerun into the same folder is allowed (the folder is the quickstart's own) and reuses what is there.
+    rerun = run_quickstart(QuickstartOptions(**{**options.__dict__, "reuse": True, "baselines": False}), evaluation)
+    assert rerun["LC-Rec"]["HR@10"] == pytest.approx(records["LC-Rec"]["HR@10"])

@@ -14,7 +14,18 @@ TINY = dict(input_dim=16, hidden_sizes=[32], code_dim=8, codebook_sizes=[8, 8, 8
 
 
 def tiny_args(**overrides):
-    return RQVAETrainingArguments(**{"epochs": 40, "batch_size": 32, "learning_rate": 3e-3, "eval_every": 10, "progress": False, "device": "cpu", "seed": 0, **overrides})
+    return RQVAETrainingArguments(
+        **{
+            "epochs": 40,
+            "batch_size": 32,
+            "learning_rate": 3e-3,
+            "eval_every": 10,
+            "progress": False,
+            "device": "cpu",
+            "seed": 0,
+            **overrides,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +50,9 @@ def test_loss_falls_on_clustered_data(trained):
 def test_best_collision_checkpoint_is_kept(trained, clustered):
     evaluated = [record for record in trained.history if "collision_rate" in record]
     assert [record["epoch"] for record in evaluated] == [10, 20, 30, 40]
-    assert trained.best_collision_rate == min(record["collision_rate"] for record in evaluated if record["epoch"] >= 20)  # keep_best_from=0.5
+    assert trained.best_collision_rate == min(
+        record["collision_rate"] for record in evaluated if record["epoch"] >= 20
+    )  # keep_best_from=0.5
     codes, _ = encode_all(trained.model, clustered)
     assert collision_rate(codes) == pytest.approx(trained.best_collision_rate)
 
@@ -71,7 +84,11 @@ def test_kmeans_init_with_fewer_items_than_codes_clamps_and_warns(caplog):
 
 
 def test_tiny_catalogue_trains(caplog):
-    result = train_rqvae(torch.randn(3, 16), RQVAEConfig(input_dim=16, hidden_sizes=[8], code_dim=4, codebook_sizes=[16, 16]), tiny_args(epochs=2, eval_every=1))
+    result = train_rqvae(
+        torch.randn(3, 16),
+        RQVAEConfig(input_dim=16, hidden_sizes=[8], code_dim=4, codebook_sizes=[16, 16]),
+        tiny_args(epochs=2, eval_every=1),
+    )
     assert result.best_epoch in (1, 2)
 
 
@@ -103,7 +120,9 @@ def test_config_validates():
         RQVAEConfig(codebook_sizes=[4, 4], sinkhorn_levels=[2])
     with pytest.raises(ValueError, match="unknown keys"):
         RQVAEConfig.from_dict({"levels_typo": 3})
-    assert RQVAEConfig(codebook_sizes=[4, 4, 4]).uses_sinkhorn(2) and not RQVAEConfig(codebook_sizes=[4, 4, 4]).uses_sinkhorn(0)
+    assert RQVAEConfig(codebook_sizes=[4, 4, 4]).uses_sinkhorn(2) and not RQVAEConfig(
+        codebook_sizes=[4, 4, 4]
+    ).uses_sinkhorn(0)
     assert not RQVAEConfig(sinkhorn_levels=[]).uses_sinkhorn(3)
 
 
@@ -117,9 +136,15 @@ def test_training_rejects_mismatched_embeddings():
 def test_warmup_then_decay_schedule():
     from lcrec.indexing.training_rqvae import learning_rate_schedule
 
-    multiplier = learning_rate_schedule(RQVAETrainingArguments(epochs=10, warmup_epochs=2, schedule="cosine"), steps_per_epoch=5)
+    multiplier = learning_rate_schedule(
+        RQVAETrainingArguments(epochs=10, warmup_epochs=2, schedule="cosine"), steps_per_epoch=5
+    )
     assert [round(multiplier(step), 3) for step in (0, 4, 9)] == [0.1, 0.5, 1.0]
-    assert multiplier(10) == pytest.approx(1.0) and multiplier(30) == pytest.approx(0.5) and multiplier(50) == pytest.approx(0.0)
+    assert (
+        multiplier(10) == pytest.approx(1.0)
+        and multiplier(30) == pytest.approx(0.5)
+        and multiplier(50) == pytest.approx(0.0)
+    )
     linear = learning_rate_schedule(RQVAETrainingArguments(epochs=4, schedule="linear"), steps_per_epoch=1)
     assert [linear(step) for step in range(4)] == [1.0, 0.75, 0.5, 0.25]
     with pytest.raises(ValueError, match="warmup_epochs"):
@@ -127,5 +152,9 @@ def test_warmup_then_decay_schedule():
 
 
 def test_gradient_clipping_and_schedule_run(clustered):
-    result = train_rqvae(clustered, RQVAEConfig(**TINY), tiny_args(epochs=2, eval_every=1, max_grad_norm=0.5, warmup_epochs=1, schedule="linear"))
+    result = train_rqvae(
+        clustered,
+        RQVAEConfig(**TINY),
+        tiny_args(epochs=2, eval_every=1, max_grad_norm=0.5, warmup_epochs=1, schedule="linear"),
+    )
     assert all(np.isfinite(record["loss"]) for record in result.history)

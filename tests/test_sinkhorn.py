@@ -17,7 +17,9 @@ def test_plan_has_the_requested_marginals(batch, codes, seed):
     plan = sinkhorn_plan(distances, epsilon=0.1, iterations=300)
     assert plan.dtype == torch.float64
     torch.testing.assert_close(plan.sum(dim=1), torch.ones(batch, dtype=torch.float64), atol=1e-6, rtol=0)
-    torch.testing.assert_close(plan.sum(dim=0), torch.full((codes,), batch / codes, dtype=torch.float64), atol=1e-2, rtol=1e-2)
+    torch.testing.assert_close(
+        plan.sum(dim=0), torch.full((codes,), batch / codes, dtype=torch.float64), atol=1e-2, rtol=1e-2
+    )
 
 
 @settings(max_examples=20, deadline=None)

@@ -41,10 +41,10 @@ def make_dataset(num_items: int = NUM_ITEMS, num_users: int = NUM_USERS, seed: i
             "categories": [""] * num_items,
         }
     )
-    rows = {"train": [], "valid": [], "test": []}
+    rows = {"train": [], "validation": [], "test": []}
     for user in range(num_users):
         sequence = rng.choice(np.arange(1, num_items), size=int(rng.integers(3, 30)), replace=False).tolist()
-        for split, cut in (("train", 3), ("valid", 2), ("test", 1)):
+        for split, cut in (("train", 3), ("validation", 2), ("test", 1)):
             rows[split].append({"user_id": user, "raw_user_id": f"U{user}", "history": sequence[:-cut], "target": sequence[-cut]})
     splits = {"items": items, **{name: Dataset.from_list(split) for name, split in rows.items()}}
     if users_split:
@@ -193,6 +193,20 @@ def test_missing_user_texts_skip_with_a_message_or_fail_when_strict(index, caplo
         TaskMix.build(bare, index, ["seqrec", "itemsearch"], strict=True)
 
 
+def test_a_dataset_without_item_texts_skips_the_text_tasks(index, caplog):
+    """LC-Rec releases without D.item.json prepare with empty titles and descriptions: only index tasks can train."""
+    textless = make_dataset(users_split=False)
+    empty = [""] * len(textless["items"])
+    textless["items"] = textless["items"].remove_columns(["title", "description"]).add_column("title", empty).add_column("description", empty)
+    with caplog.at_level(logging.WARNING, logger="lcrec.tasks"):
+        mix = TaskMix.build(textless, index, ["seqrec", "item2index", "index2item", "fusionseqrec"], seed=0)
+    assert mix.tasks == ("seqrec",) and mix.counts["seqrec"] > 0
+    for task in ("item2index", "index2item", "fusionseqrec"):
+        assert f"task {task} skipped: it needs item titles or descriptions" in caplog.text
+    with pytest.raises(MissingTaskDataError, match="task item2index skipped"):
+        TaskMix.build(textless, index, ["seqrec", "item2index"], strict=True)
+
+
 def test_user_texts_from_augment_jsonl_and_lcrec_user_json(index, tmp_path, caplog):
     bare = make_dataset(users_split=False)
     target_of_u1 = f"I{bare['train'][1]['target']}"
@@ -253,7 +267,7 @@ def test_bad_user_text_files_are_errors_naming_the_file(index, tmp_path):
 
 def test_validation_mix_is_seqrec_on_the_validation_targets(dataset, index):
     valid = build_validation_mix(dataset, index, seed=0)
-    targets = dataset["valid"]["target"]
+    targets = dataset["validation"]["target"]
     assert len(valid) == NUM_USERS and set(valid["task"]) == {"seqrec"}
     assert valid["completion"] == [index.tokens(target) for target in targets]
     fixed = build_validation_mix(dataset, index, template_id=4)
@@ -288,11 +302,11 @@ def test_lcrec_tasks_writes_the_mix_and_prints_counts(dataset, index, tmp_path, 
     argv = ["tasks", "--data", data, "--index", str(tmp_path / "index"), "--out", str(out), "--samples", "fusionseqrec=5", "--epochs", "2", "--seed", "3"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"fusionseqrec\s+5\n", printed) and "valid rows" in printed
+    assert re.search(r"fusionseqrec\s+5\n", printed) and "validation rows" in printed
     written = load_from_disk(str(out))
     expected = TaskMix.build(dataset, index, samples_per_task={"fusionseqrec": 5}, seed=3).render_epochs(2)
     assert written["train"].to_dict() == expected.to_dict()
-    assert written["valid"].to_dict() == build_validation_mix(dataset, index, seed=3).to_dict()
+    assert written["validation"].to_dict() == build_validation_mix(dataset, index, seed=3).to_dict()
     info = json.loads((out / "mix_info.json").read_text())
     assert info["counts"]["fusionseqrec"] == 5 and info["skipped"] == [] and info["rows"]["train"] == len(expected)
 

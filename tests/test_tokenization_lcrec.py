@@ -1,4 +1,4 @@
-"""LCRecTokenizer: one id per index token, save/load with AutoTokenizer, history formatting, decoding, bad input."""
+"""LCRecTokenizer: one id per index token, save/load with AutoTokenizer (index, titles, auto_map), bad input."""
 
 import json
 
@@ -8,6 +8,7 @@ import torch
 
 import lcrec  # noqa: F401  (registers the Auto classes)
 from lcrec.indexing import ItemIndex
+from lcrec.prompts import seqrec_prompt
 from lcrec.tokenization_lcrec import LCRecTokenizer
 from lcrec.training.scratch import scratch_llama_config, train_scratch_tokenizer
 
@@ -67,9 +68,22 @@ def test_save_and_auto_tokenizer_round_trip(tmp_path, lcrec_tokenizer, item_inde
     assert np.array_equal(loaded.item_index.codes, item_index.codes)
     assert loaded.titles == item_titles
     assert loaded.padding_side == "left"
-    text = lcrec_tokenizer.format_history([3, 1, 4])
+    text = seqrec_prompt("The user saw {history}. Next?", [item_index.tokens(item) for item in (3, 1, 4)])
     assert loaded.encode(text) == lcrec_tokenizer.encode(text)
     assert torch.equal(loaded.index_token_ids, lcrec_tokenizer.index_token_ids)
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    assert config["auto_map"] == {"AutoTokenizer": [None, "tokenization_lcrec.LCRecTokenizer"]}
+    assert (tmp_path / "tokenization_lcrec.py").is_file() and (tmp_path / "item_index.py").is_file()  # its remote code
+
+
+def test_bad_titles_file_is_refused_naming_it(tmp_path, lcrec_tokenizer):
+    lcrec_tokenizer.save_pretrained(tmp_path)
+    (tmp_path / "item_titles.json").write_text('{"1": "red flask",\n "2": {"en": "x"}}')
+    with pytest.raises(ValueError, match=r"item_titles.json: item 2: the title must be a string, got dict"):
+        LCRecTokenizer.from_pretrained(tmp_path)
+    (tmp_path / "item_titles.json").write_text('{"1": "red flask",\n "2": ')
+    with pytest.raises(ValueError, match=r"item_titles.json:2:.*malformed JSON"):
+        LCRecTokenizer.from_pretrained(tmp_path)
 
 
 def test_folder_without_index_is_a_clear_error(tmp_path, lcrec_tokenizer):
@@ -79,37 +93,6 @@ def test_folder_without_index_is_a_clear_error(tmp_path, lcrec_tokenizer):
         LCRecTokenizer.from_pretrained(tmp_path)
 
 
-def test_format_history_keeps_the_most_recent_items(lcrec_tokenizer, item_index):
-    history = list(range(30))
-    text = lcrec_tokenizer.format_history(history, max_items=20)
-    assert text == ", ".join(item_index.tokens(i) for i in range(10, 30))
-
-
-def test_unknown_and_empty_histories(lcrec_tokenizer, caplog):
-    with pytest.raises(KeyError, match=r"\[999, 1000\]"):
-        lcrec_tokenizer.format_history([1, 999, 1000])
-    assert lcrec_tokenizer.format_history([1, 999], skip_unknown=True) == lcrec_tokenizer.item_tokens(1)
-    assert "999" in caplog.text
-    with pytest.raises(ValueError, match="empty history"):
-        lcrec_tokenizer.format_history([])
-    with pytest.raises(ValueError, match="empty history"):
-        lcrec_tokenizer.format_history([999], skip_unknown=True)
-
-
-def test_decode_items(lcrec_tokenizer, item_index):
-    ids = lcrec_tokenizer.index_token_ids
-    eos = lcrec_tokenizer.eos_token_id
-    rows = []
-    for item in (0, 7, 39):
-        codes = item_index.codes_of(item)
-        rows.append([int(ids[level, code]) for level, code in enumerate(codes)] + [eos])
-    missing = next(codes for codes in np.ndindex(8, 8, 8) if item_index.item_for_codes(codes) is None)
-    rows.append([int(ids[level, code]) for level, code in enumerate(missing)] + [eos])
-    rows.append([int(ids[1, 0]), int(ids[0, 0]), int(ids[2, 0]), eos])  # wrong level order
-    rows.append([eos, eos, eos, eos])
-    assert lcrec_tokenizer.decode_items(torch.tensor(rows)) == [0, 7, 39, None, None, None]
-
-
 def test_cold_start_items_need_no_new_tokens(base_tokenizer, item_index):
     tokenizer = LCRecTokenizer.from_base(base_tokenizer, item_index)
     size = len(tokenizer)
@@ -117,7 +100,7 @@ def test_cold_start_items_need_no_new_tokens(base_tokenizer, item_index):
     tokenizer.add_items([100], np.array([free]), titles={100: "new flask"})
     assert len(tokenizer) == size
     assert tokenizer.item_index.item_for_codes(free) == 100
-    assert tokenizer.trie.num_sequences == item_index.num_items + 1
+    assert tokenizer.item_index.num_items == item_index.num_items + 1
     assert tokenizer.title(100) == "new flask"
     with pytest.raises(ValueError, match="codebooks"):
         tokenizer.item_index = ItemIndex([1], [[0, 0]], [8, 8])

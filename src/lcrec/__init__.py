@@ -1,10 +1,12 @@
 """lcrec: LC-Rec (generative recommendation with semantic item IDs) as a Hugging Face ecosystem package.
 
-Importing it registers LC-Rec with AutoConfig / AutoTokenizer / AutoModel / AutoModelForCausalLM. The data,
-task and Hub helpers below load on first use, so `import lcrec` pays only for transformers and torch.
+Importing it registers LC-Rec with AutoConfig / AutoTokenizer / AutoModel / AutoModelForCausalLM and the
+`item-recommendation` pipeline task. The data, task and Hub helpers below load on first use, so `import lcrec`
+pays only for torch and transformers' model classes (lcrec's own modules add about 40 ms).
 """
 
 from importlib import import_module
+from importlib.metadata import version
 
 from .configuration_lcrec import LCRecConfig
 from .indexing import ItemIndex
@@ -14,7 +16,7 @@ from .tokenization_lcrec import LCRecTokenizer
 
 register_auto_classes()
 
-__version__ = "0.1.0"
+__version__ = version("lcrec")
 
 _LAZY = {
     "prepare_dataset": "lcrec.data",
@@ -26,8 +28,8 @@ _LAZY = {
     "load_index": "lcrec.hub",
     "lora_config_for": "lcrec.lora",
     "save_adapter": "lcrec.lora",
-    "evaluate_model": "lcrec.evaluation.runner",
-    "EvaluationConfig": "lcrec.evaluation.runner",
+    "evaluate_model": "lcrec.evaluation",
+    "EvaluationConfig": "lcrec.evaluation",
 }
 
 

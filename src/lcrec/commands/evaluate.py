@@ -1,56 +1,78 @@
-"""`lcrec evaluate --model DIR --data DIR`: full-ranking HR/NDCG of an LC-Rec model, written to metrics.json."""
+"""`lcrec evaluate --model DIR --data DIR`: full-ranking HR/NDCG of an LC-Rec model, written to metrics.json.
+
+Every user of the split once (HR@1/5/10, NDCG@5/10), over one or several seqrec templates. Several processes:
+`accelerate launch -m lcrec.cli evaluate ...` splits the users across them. A local model folder's card
+(README.md) gets the results.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from . import command_parser
+
+if TYPE_CHECKING:
+    from ..evaluation.config import EvaluationConfig
+
+HELP = "full-ranking evaluation (trie-constrained beam search) of an LC-Rec model"
+METRICS_NAME = "metrics.json"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="full-ranking evaluation (trie-constrained beam search) of an LC-Rec model on the test users",
-        description="Evaluate model.recommend on every test user once (HR@1/5/10, NDCG@5/10), over all or some seqrec "
-        "templates. Multi-process: `accelerate launch -m lcrec.cli evaluate ...` splits the users across processes.",
+@dataclass
+class EvaluateArguments:
+    """What `lcrec evaluate` reads and writes (how it evaluates is `EvaluationConfig`)."""
+
+    model: str = field(metadata={"help": "LC-Rec model folder (save_pretrained output), adapter folder or Hub id"})
+    data: str = field(metadata={"help": "prepared dataset folder (`lcrec prepare --out`)"})
+    out: str | None = field(
+        default=None,
+        metadata={"help": f"metrics file (None: MODEL/{METRICS_NAME} for a folder, else ./{METRICS_NAME})"},
     )
-    parser.add_argument("--model", required=True, help="LC-Rec model folder (save_pretrained output) or hub id")
-    parser.add_argument("--data", required=True, help="prepared dataset folder (`lcrec prepare --out`)")
-    parser.add_argument("--templates", default="all", help="'all' (mean, min, max and per template) or ids like 0,1 (default all)")
-    parser.add_argument("--num-beams", type=int, default=20, help="beams = ranked items per user (default 20, must be >= 10)")
-    parser.add_argument("--batch-size", type=int, default=8, help="users per generate() call (default 8)")
-    parser.add_argument("--max-users", type=int, help="evaluate a seeded sample of this many users (default all)")
-    parser.add_argument("--user-seed", type=int, default=0, help="seed of the --max-users sample (default 0)")
-    parser.add_argument("--split", default="test", choices=("test", "valid"), help="which targets to predict (default test)")
-    parser.add_argument("--exclude-history", action="store_true", help="drop items the user already has from the ranking (the paper does not)")
-    parser.add_argument("--out", help="metrics.json path (default MODEL/metrics.json when MODEL is a folder)")
-    parser.set_defaults(func=run)
+
+    def metrics_path(self) -> str:
+        """Where the metrics record goes."""
+        if self.out is not None:
+            return self.out
+        return os.path.join(self.model, METRICS_NAME) if os.path.isdir(self.model) else METRICS_NAME
 
 
-def run(args: argparse.Namespace) -> int:
-    from lcrec.data import load_prepared
-    from lcrec.evaluation.runner import EvaluationConfig, evaluate_model
-    from lcrec.evaluation.report import format_table
-    from lcrec.modeling_lcrec import LCRecForCausalLM
+def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
+    from ..evaluation.config import EvaluationConfig
 
-    config = EvaluationConfig(
-        templates=args.templates,
-        num_beams=args.num_beams,
-        batch_size=args.batch_size,
-        split=args.split,
-        max_users=args.max_users,
-        user_seed=args.user_seed,
-        exclude_history=args.exclude_history,
-    )
-    dataset = load_prepared(args.data)
-    model = LCRecForCausalLM.from_pretrained(args.model)
-    out = args.out or (os.path.join(args.model, "metrics.json") if os.path.isdir(args.model) else "metrics.json")
-    record = evaluate_model(model, dataset, config, output_file=out)
+    return command_parser(subparsers, "evaluate", HELP, __doc__, (EvaluateArguments, EvaluationConfig), prog=prog)
+
+
+def run(arguments: EvaluateArguments, config: EvaluationConfig) -> int:
     from accelerate import PartialState
 
-    if PartialState().is_main_process:
-        print(format_table({"LC-Rec": record}))
-        if len(record["per_template"]) > 1:
-            print(f"templates {record['templates']}: HR@10 min {record['template_min']['HR@10']:.4f} max {record['template_max']['HR@10']:.4f}")
-        print(f"invalid_rate {record['invalid_rate']:.4f}, {record['users_per_second']:.2f} users/s, exclude_history={record['exclude_history']}")
-        print(f"wrote {out}")
+    from ..data import load_prepared
+    from ..evaluation.report import format_table
+    from ..evaluation.runner import evaluate_model
+    from ..io_utils import check_output_file
+    from ..modeling_lcrec import LCRecForCausalLM
+    from .checks import require_pretrained
+
+    require_pretrained(arguments.model)
+    out = str(check_output_file(arguments.metrics_path(), inputs=[arguments.data]))
+    dataset = load_prepared(arguments.data)
+    model = LCRecForCausalLM.from_pretrained(arguments.model)
+    record = evaluate_model(model, dataset, config, output_file=out)
+    if not PartialState().is_main_process:
+        return 0
+    print(format_table({"LC-Rec": record}))
+    if len(record["per_template"]) > 1:
+        low, high = record["template_min"]["HR@10"], record["template_max"]["HR@10"]
+        print(f"templates {record['templates']}: HR@10 min {low:.4f} max {high:.4f}")
+    print(
+        f"{record['split']} split, {record['num_beams']} beams, invalid_rate {record['invalid_rate']:.4f}, "
+        f"{record['users_per_second']:.2f} users/s, exclude_history={record['exclude_history']}"
+    )
+    print(f"wrote {out}")
+    if os.path.isdir(arguments.model):
+        from ..hub.model_card import update_model_card_metrics
+
+        update_model_card_metrics(arguments.model, record)  # logs where the card is
     return 0

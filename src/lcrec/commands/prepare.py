@@ -1,65 +1,93 @@
-"""`lcrec prepare`: raw logs (MovieLens-100K, LC-Rec, RecBole, UniSRec, Amazon 2018/2023, CSV) -> a leave-one-out DatasetDict."""
+"""`lcrec prepare`: raw logs (MovieLens-100K, LC-Rec, RecBole, UniSRec, Amazon 2018/2023, CSV) -> a DatasetDict.
+
+Reads a dataset, cleans item text, drops repeated pairs and items without text, applies the iterative k-core
+filter, splits leave-one-out (train / validation / test), and saves a DatasetDict with stats.json. Prints the
+statistics table.
+"""
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-# Same as lcrec.data.FORMATS (a test checks), kept here so that `lcrec --help` does not import pandas.
+from . import command_line, command_parser, library_default
+
+HELP = "turn interaction logs and item texts into a leave-one-out DatasetDict"
+# The same as lcrec.data.FORMATS (tests/test_data_cli.py checks), written here so `lcrec --help` needs no pandas.
 FORMATS = ("lcrec", "recbole", "unisrec", "amazon2018", "amazon2023", "csv")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "prepare",
-        help="turn interaction logs and item texts into a leave-one-out DatasetDict",
-        description="Read a dataset, clean item text, drop repeated pairs and items without text, apply the iterative "
-        "k-core filter, split leave-one-out, and save a DatasetDict with stats.json. Prints the statistics table.",
+@dataclass
+class PrepareArguments:
+    """Where the raw data is, how it is read, and where the prepared folder goes."""
+
+    source: str = field(metadata={"help": "'ml-100k' (bundled MovieLens-100K) or a folder/file"})
+    out: str = field(metadata={"help": "output folder (replaced atomically; see --overwrite)"})
+    format: Literal[FORMATS] | None = field(
+        default=None, metadata={"help": "input layout (None: detected from the file names)"}
     )
-    parser.add_argument("--source", required=True, help="'ml-100k' (bundled MovieLens-100K) or a folder/file")
-    parser.add_argument("--format", choices=FORMATS, help="input layout (detected from the file names when omitted)")
-    parser.add_argument("--out", required=True, type=Path, help="output folder (replaced atomically)")
-    parser.add_argument("--kcore", type=int, default=5, help="iterative k-core on users and items (default 5; 0 turns it off)")
-    parser.add_argument("--name", help="dataset name D when a folder holds several (D.inter.json, D.inter, D.text, ...)")
-    parser.add_argument("--meta", type=Path, action="append", help="Amazon metadata file (meta_*.json[l][.gz]); repeatable")
-    parser.add_argument("--columns", help="csv: interaction column mapping, e.g. user=uid,item=movie_id,timestamp=ts[,title=name]")
-    parser.add_argument("--items", type=Path, help="csv: item file (CSV/TSV/Parquet) with item texts")
-    parser.add_argument("--item-columns", help="csv: item file column mapping, e.g. item=id,title=name,description=plot")
-    parser.add_argument("--on-bad", choices=("error", "drop"), default="error", help="malformed rows and bad timestamps: stop with an error (default) or skip and count them")
-    parser.add_argument("--max-text-length", type=int, default=2000, help="a text field longer than this becomes empty (default 2000)")
-    parser.set_defaults(func=run)
+    kcore: int = field(default=5, metadata={"help": "iterative k-core on users and items (0 turns it off)"})
+    name: str | None = field(
+        default=None, metadata={"help": "dataset name D when a folder holds several (D.inter.json, D.inter, ...)"}
+    )
+    meta: list[str] | None = field(
+        default=None, metadata={"help": "Amazon metadata files (meta_*.json[l][.gz]), one or more"}
+    )
+    columns: str | None = field(
+        default=None,
+        metadata={"help": "csv: interaction column mapping, e.g. user=uid,item=movie_id,timestamp=ts[,title=name]"},
+    )
+    items: str | None = field(default=None, metadata={"help": "csv: item file (CSV/TSV/Parquet) with item texts"})
+    item_columns: str | None = field(
+        default=None, metadata={"help": "csv: item file column mapping, e.g. item=id,title=name,description=plot"}
+    )
+    on_bad: Literal["error", "drop"] = field(
+        default="error",
+        metadata={"help": "malformed rows and bad timestamps: stop with an error, or drop them and count the drops"},
+    )
+    max_text_length: int = field(
+        default_factory=library_default("lcrec.data.text", "MAX_TEXT_LENGTH"),
+        metadata={"help": "a text field longer than this many characters becomes empty"},
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace a non-empty --out folder that `lcrec prepare` did not write"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.kcore < 0:
+            raise ValueError(f"kcore must be >= 0, got {self.kcore}")
+        if self.max_text_length < 1:
+            raise ValueError(f"max_text_length must be >= 1, got {self.max_text_length}")
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
+def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
+    return command_parser(subparsers, "prepare", HELP, __doc__, (PrepareArguments,), prog=prog)
 
-    from lcrec.data import build_dataset, format_stats_table, read_source, save_prepared, to_dataset_dict
-    from lcrec.data.process import released_index_for
-    from lcrec.data.readers import parse_column_mapping
-    from lcrec.data.readers.tabular import INTERACTION_FIELDS, ITEM_FIELDS, TEXT_FIELDS
 
-    start = time.perf_counter()
-    with tqdm(total=3, desc="prepare", unit="stage", disable=None) as progress:
-        progress.set_postfix_str("reading")
-        raw = read_source(
-            args.source,
-            args.format,
-            name=args.name,
-            meta=args.meta,
-            columns=parse_column_mapping(args.columns, INTERACTION_FIELDS + TEXT_FIELDS),
-            items=args.items,
-            item_columns=parse_column_mapping(args.item_columns, ITEM_FIELDS),
-            on_bad=args.on_bad,
-        )
-        progress.update()
-        progress.set_postfix_str("cleaning, filtering, splitting")
-        tables, stats = build_dataset(raw, kcore=args.kcore, max_text_length=args.max_text_length)
-        stats["total_seconds"] = round(time.perf_counter() - start, 3)
-        progress.update()
-        progress.set_postfix_str("saving")
-        save_prepared(to_dataset_dict(tables), stats, args.out, released_index_for(raw, tables["items"]) if raw.index else None)
-        progress.update()
-    print(format_stats_table(stats))
-    print(f"\nread and processed in {stats['total_seconds']:.1f} s; saved to {args.out} (load it with lcrec.data.load_prepared)")
+def run(arguments: PrepareArguments) -> int:
+    from ..data import format_stats_table, load_stats, prepare_dataset
+    from ..data.readers.tabular import INTERACTION_FIELDS, ITEM_FIELDS, TEXT_FIELDS, parse_column_mapping
+
+    started = time.perf_counter()
+    prepare_dataset(
+        arguments.source,
+        arguments.format,
+        output_dir=arguments.out,
+        kcore=arguments.kcore,
+        on_bad=arguments.on_bad,
+        overwrite=arguments.overwrite,
+        max_text_length=arguments.max_text_length,
+        command=command_line(),
+        name=arguments.name,
+        meta=None if arguments.meta is None else [Path(path) for path in arguments.meta],
+        columns=parse_column_mapping(arguments.columns, INTERACTION_FIELDS + TEXT_FIELDS),
+        items=None if arguments.items is None else Path(arguments.items),
+        item_columns=parse_column_mapping(arguments.item_columns, ITEM_FIELDS),
+    )
+    print(format_stats_table(load_stats(arguments.out)))
+    seconds = time.perf_counter() - started
+    print(f"\nread and processed in {seconds:.1f} s; saved to {arguments.out} (load it with lcrec.data.load_prepared)")
     return 0

@@ -1,34 +1,67 @@
-"""`lcrec recommend --model DIR --history 1 2 3`: the top items for one history, with titles."""
+"""`lcrec recommend --model DIR --history 1 2 3`: the top items for one item-id history, with titles.
+
+Loads an LC-Rec model folder (or adapter folder, or Hub id) and prints the ranked next items of the history
+(trie-constrained beam search, so every item exists).
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
+
+from . import command_parser, library_default
+
+HELP = "recommend the next items for one item-id history (trie-constrained beam search)"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "recommend",
-        help="recommend the next items for one item-id history (trie-constrained beam search)",
-        description="Load an LC-Rec model folder (or adapter folder, or hub id) and print the ranked next items for a history.",
+@dataclass
+class RecommendArguments:
+    """The model, the history and how many items to return."""
+
+    model: str = field(metadata={"help": "LC-Rec model folder (save_pretrained output), adapter folder or Hub id"})
+    history: list[int] = field(metadata={"help": "item ids, oldest first"})
+    top_k: int = field(default=10, metadata={"help": "items to return"})
+    num_beams: int | None = field(
+        default=None, metadata={"help": "beam width, at least top_k (None: the model's generation_config.num_beams)"}
     )
-    parser.add_argument("--model", required=True, help="LC-Rec model folder (save_pretrained output), adapter folder or hub id")
-    parser.add_argument("--history", required=True, nargs="+", type=int, help="item ids, oldest first")
-    parser.add_argument("--top-k", type=int, default=10, help="items to return (default 10)")
-    parser.add_argument("--num-beams", type=int, help="beam width (default: top-k)")
-    parser.add_argument("--template", type=int, default=0, help="seqrec template id for the prompt (default 0)")
-    parser.add_argument("--skip-unknown", action="store_true", help="drop unknown item ids from the history (with a warning) instead of failing")
-    parser.set_defaults(func=run)
+    template: int = field(
+        default_factory=library_default("lcrec.prompts", "DEFAULT_SEQREC_TEMPLATE"),
+        metadata={"help": "seqrec template id of the prompt"},
+    )
+    skip_unknown: bool = field(
+        default=False, metadata={"help": "drop unknown item ids from the history (with a warning) instead of failing"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+        if self.num_beams is not None and self.num_beams < self.top_k:
+            raise ValueError(f"num_beams ({self.num_beams}) must be at least top_k ({self.top_k})")
+        if self.template < 0:
+            raise ValueError(f"template must be >= 0, got {self.template}")
 
 
-def run(args: argparse.Namespace) -> int:
-    from lcrec.modeling_lcrec import LCRecForCausalLM
+def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
+    return command_parser(subparsers, "recommend", HELP, __doc__, (RecommendArguments,), prog=prog)
 
-    model = LCRecForCausalLM.from_pretrained(args.model).eval()
+
+def run(arguments: RecommendArguments) -> int:
+    from ..modeling_lcrec import LCRecForCausalLM
+    from .checks import require_pretrained
+
+    model = LCRecForCausalLM.from_pretrained(require_pretrained(arguments.model)).eval()
     if model.tokenizer is None:
-        raise FileNotFoundError(f"{args.model}: no index.json / tokenizer files beside the model")
-    (ranked,) = model.recommend([args.history], top_k=args.top_k, num_beams=args.num_beams, template=args.template, skip_unknown=args.skip_unknown)
+        raise FileNotFoundError(f"{arguments.model}: no index.json / tokenizer files beside the model")
+    (ranked,) = model.recommend(
+        [arguments.history],
+        top_k=arguments.top_k,
+        num_beams=arguments.num_beams,
+        template=arguments.template,
+        skip_unknown=arguments.skip_unknown,
+    )
     tokenizer = model.tokenizer
-    print(f"history: {', '.join(f'{item} ({tokenizer.title(item)})' for item in args.history if item in tokenizer.item_index)}")
+    known = [item for item in arguments.history if item in tokenizer.item_index]
+    print(f"history: {', '.join(f'{item} ({tokenizer.title(item)})' for item in known)}")
     print(f"{'rank':>4}  {'item':>8}  {'log-prob':>9}  {'index':<24}  title")
     for rank, (item, score) in enumerate(ranked, start=1):
         print(f"{rank:>4}  {item:>8}  {score:>9.3f}  {tokenizer.item_tokens(item):<24}  {tokenizer.title(item)}")

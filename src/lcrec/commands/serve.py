@@ -1,25 +1,79 @@
-"""`lcrec serve`: the HTTP API (POST /recommend, GET /items, GET /health) with micro-batching."""
+"""`lcrec serve --model DIR`: the HTTP API (POST /recommend, GET /items, GET /health), micro-batched.
+
+Concurrent requests share one decoder call (one prefill, one decoding loop). With an API key (`--api_key`, or
+better the LCREC_API_KEY environment variable, which `ps` does not show) every route but /health and the docs needs
+`Authorization: Bearer KEY`; binding beyond loopback without a key logs a warning.
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from . import command_parser
+
+if TYPE_CHECKING:
+    from ..serving.config import ServeConfig
+
+HELP = "serve recommendations over HTTP (FastAPI + uvicorn, micro-batched, optional API key)"
+API_KEY_HELP = (
+    "secret callers must present (serve: `Authorization: Bearer KEY`; demo: the login password, any user name). "
+    "None: $LCREC_API_KEY when set, else no authentication. Prefer the variable: options show in `ps`"
+)
 
 
-def add_serving_limits(parser: argparse.ArgumentParser) -> None:
-    """The request limits shared by `lcrec serve` and `lcrec demo` (see ServeConfig)."""
-    parser.add_argument("--model", required=True, help="a saved LC-Rec model folder or a Hub repo id")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
-    parser.add_argument("--max-top-k", type=int, default=50, help="largest top_k a request may ask for")
-    parser.add_argument("--max-history", type=int, default=100, help="longest history accepted (longer: 422)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default; 1 is often faster on a busy machine)")
+@dataclass
+class ModelServingArguments:
+    """The model `lcrec serve` and `lcrec demo` load, the process settings, and the key callers must present."""
+
+    model: str = field(metadata={"help": "a saved LC-Rec model folder or a Hub repo id"})
+    device: str | None = field(default=None, metadata={"help": "torch device (None: cuda when available, else cpu)"})
+    threads: int = field(
+        default=0, metadata={"help": "torch CPU threads (0: torch's default; 1 is often faster on a busy machine)"}
+    )
+    api_key: str | None = field(default=None, metadata={"help": API_KEY_HELP})
+
+    def __post_init__(self) -> None:
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
+            raise ValueError(f"--threads must be an integer >= 0, got {self.threads!r}")
+
+
+@dataclass
+class ServeArguments:
+    """Where `lcrec serve` listens, and whether it batches."""
+
+    host: str = field(default="127.0.0.1", metadata={"help": "address to bind (0.0.0.0: accept remote clients)"})
+    port: int = field(default=8000, metadata={"help": "TCP port"})
+    batching: bool = field(
+        default=True,
+        metadata={"help": "share decoder calls between concurrent requests (--no_batching: one request per call)"},
+    )
+
+    def __post_init__(self) -> None:
+        check_address(self.host, self.port)
+
+
+def check_address(host: str, port: int) -> None:
+    """A non-empty host and a TCP port number (0 lets the system pick one)."""
+    if not host.strip():
+        raise ValueError("--host must not be empty (e.g. 127.0.0.1, or 0.0.0.0 for remote clients)")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"--port must be between 0 and 65535, got {port!r}")
+
+
+def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
+    from ..serving.config import ServeConfig
+
+    return command_parser(
+        subparsers, "serve", HELP, __doc__, (ModelServingArguments, ServeConfig, ServeArguments), prog=prog
+    )
 
 
 def prepare_process(threads: int) -> None:
-    """Apply --threads (0 keeps torch's default) and keep freed tensors in the heap (faster CPU beam search)."""
-    from lcrec.serving.allocator import keep_freed_memory_in_heap
+    """Apply --threads (0 keeps torch's default) and keep freed tensors in the heap (faster CPU decoding)."""
+    from ..serving.allocator import keep_freed_memory_in_heap
 
-    if threads < 0:
-        raise ValueError(f"--threads must be >= 0, got {threads}")
     if threads:
         import torch
 
@@ -27,29 +81,33 @@ def prepare_process(threads: int) -> None:
     keep_freed_memory_in_heap()
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("serve", help="serve recommendations over HTTP (FastAPI + uvicorn, micro-batched)", description=__doc__)
-    add_serving_limits(parser)
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to accept remote clients)")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--max-batch", type=int, default=32, help="most histories per beam search")
-    parser.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a request waits for others to join its batch")
-    parser.add_argument("--max-queue", type=int, default=256, help="most requests waiting; beyond it the API answers 503")
-    parser.add_argument("--max-users-per-request", type=int, default=64, help="most histories in one request")
-    parser.add_argument("--no-batching", action="store_true", help="one request per beam search (the unbatched baseline)")
-    parser.set_defaults(func=run)
+def check_model_and_device(arguments: ModelServingArguments) -> None:
+    """Refuse a model path or device that cannot work before anything loads (one-line errors)."""
+    from .checks import require_device, require_pretrained
+
+    require_pretrained(arguments.model)
+    require_device(arguments.device)
 
 
-def run(args: argparse.Namespace) -> int:
-    from lcrec.serving.api import create_app
-    from lcrec.serving.config import ServeConfig
-    from lcrec.serving.recommender import Recommender
-    from lcrec.serving.server import serve
+def run(arguments: ModelServingArguments, config: ServeConfig, options: ServeArguments) -> int:
+    from ..serving.auth import resolve_api_key, warn_if_open
 
-    limits = dict(max_queue=args.max_queue, max_top_k=args.max_top_k, max_num_beams=max(50, args.max_top_k), default_top_k=min(10, args.max_top_k), max_history=args.max_history, max_users_per_request=args.max_users_per_request)
-    config = ServeConfig.unbatched(**limits) if args.no_batching else ServeConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, **limits)
-    prepare_process(args.threads)
-    recommender = Recommender.from_pretrained(args.model, config=config, device=args.device)
-    print(f"serving {args.model} ({recommender.num_items} items) on http://{args.host}:{args.port}  (docs: /docs)")
-    serve(create_app(recommender), host=args.host, port=args.port)
+    check_model_and_device(arguments)
+    api_key = resolve_api_key(arguments.api_key)
+    # The web stack is the `serve` extra: import it before the model loads, so a missing one fails at once.
+    from ..serving.api import create_app
+    from ..serving.recommender import Recommender
+    from ..serving.server import serve
+
+    if not options.batching:
+        config = replace(config, max_batch=1, max_wait_ms=0.0)
+    prepare_process(arguments.threads)
+    recommender = Recommender.from_pretrained(arguments.model, config=config, device=arguments.device)
+    warn_if_open(
+        options.host, api_key is not None, "lcrec serve", "set LCREC_API_KEY or --api_key, or bind to 127.0.0.1"
+    )
+    auth = "API key required" if api_key else "no authentication"
+    where = f"http://{options.host}:{options.port}" if options.port else f"{options.host} (a free port: see below)"
+    print(f"serving {arguments.model} ({recommender.num_items} items, {auth}) on {where}", flush=True)
+    serve(create_app(recommender, api_key=api_key), host=options.host, port=options.port)
     return 0

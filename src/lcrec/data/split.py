@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-# Per user with sequence s: train = (s[:-3], s[-3]), valid = (s[:-2], s[-2]), test = (s[:-1], s[-1]).
-HELD_OUT = {"train": 3, "valid": 2, "test": 1}
+# Per user with sequence s: train = (s[:-3], s[-3]), validation = (s[:-2], s[-2]), test = (s[:-1], s[-1]).
+HELD_OUT = {"train": 3, "validation": 2, "test": 1}
 MIN_SEQUENCE_LENGTH = 3
 
 
 def leave_one_out(user_ids: np.ndarray, items: np.ndarray, raw_user_ids: np.ndarray) -> dict[str, pa.Table]:
-    """`user_ids` (0..U-1, sorted, grouped) and `items` (chronological within each user) -> train/valid/test
+    """`user_ids` (0..U-1, sorted, grouped) and `items` (chronological within each user) -> train/validation/test
     tables with columns user_id, raw_user_id, history (list<int64>), target.
 
     Every user needs at least `MIN_SEQUENCE_LENGTH` interactions.
@@ -19,7 +19,10 @@ def leave_one_out(user_ids: np.ndarray, items: np.ndarray, raw_user_ids: np.ndar
     lengths = np.bincount(user_ids).astype(np.int64)
     if len(lengths) and lengths.min() < MIN_SEQUENCE_LENGTH:
         short = int(np.flatnonzero(lengths < MIN_SEQUENCE_LENGTH)[0])
-        raise ValueError(f"user {str(raw_user_ids[short])!r} has {lengths[short]} interactions; leave-one-out needs {MIN_SEQUENCE_LENGTH}")
+        raise ValueError(
+            f"user {str(raw_user_ids[short])!r} has {lengths[short]} interactions; leave-one-out needs "
+            f"{MIN_SEQUENCE_LENGTH}"
+        )
     starts = np.cumsum(lengths) - lengths
     positions = np.arange(len(items), dtype=np.int64) - np.repeat(starts, lengths)
     remaining = np.repeat(lengths, lengths) - positions  # 1 for the last item of each user

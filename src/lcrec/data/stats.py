@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def interaction_stats(users: np.ndarray, items: np.ndarray, num_users: int | None = None, num_items: int | None = None) -> dict:
+def interaction_stats(
+    users: np.ndarray, items: np.ndarray, num_users: int | None = None, num_items: int | None = None
+) -> dict:
     """Counts, sparsity and per-user sequence length summary of interactions given as non-negative integer codes
     (`num_users` / `num_items`: code ranges, to size the counts)."""
     user_counts = np.bincount(users, minlength=num_users or 0)
@@ -18,7 +20,7 @@ def interaction_stats(users: np.ndarray, items: np.ndarray, num_users: int | Non
     return {
         "users": present_users,
         "items": present_items,
-        "interactions": int(len(users)),
+        "interactions": len(users),
         "sparsity": float(1.0 - len(users) / cells) if cells else 1.0,
         "sequence_length": {
             "min": int(lengths.min()),
@@ -56,7 +58,9 @@ def format_stats_table(stats: dict) -> str:
         lines.append(f"{'dropped (stage: reason)':<{reason_width}}  {'interactions':>12}  {'items':>9}  {'users':>9}")
         for drop in stats["drops"]:
             label = f"{drop['stage']}: {drop['reason']}"
-            lines.append(f"{label:<{reason_width}}  {drop['interactions']:>12,}  {drop['items']:>9,}  {drop['users']:>9,}")
+            lines.append(
+                f"{label:<{reason_width}}  {drop['interactions']:>12,}  {drop['items']:>9,}  {drop['users']:>9,}"
+            )
     else:
         lines.append("dropped: nothing")
     splits = stats["splits"]

@@ -12,6 +12,27 @@ import pyarrow.compute as pc
 MAX_TEXT_LENGTH = 2000
 
 
+def _is_text(value: object) -> bool:
+    """A string, a number, missing, or a list of such (nested lists too): what a text field may hold."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return all(_is_text(part) for part in value)
+    return value is None or (
+        isinstance(value, (str, int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    )
+
+
+def non_text_cells(frame: pd.DataFrame, fields: tuple[str, ...] | list[str]) -> dict[str, np.ndarray]:
+    """Per field, a mask of the cells that are not text ({"en": "x"}, true): they would otherwise be stringified
+    into titles such as "{'en': 'x'}" or "True". Text-typed columns are skipped without a look."""
+    masks = {}
+    for field in fields:
+        if field in frame.columns and frame[field].dtype == object:
+            bad = ~frame[field].map(_is_text).to_numpy(dtype=bool)
+            if bad.any():
+                masks[field] = bad
+    return masks
+
+
 def join_list_values(values: pd.Series, separator: str = " ") -> pd.Series:
     """Turn list-valued cells into one string (joined with `separator`); None/NaN become ""."""
 

@@ -1,14 +1,17 @@
-"""Full-ranking evaluation (HR@K, NDCG@K), the LC-Rec evaluation runner, baselines and the end-to-end pipeline."""
+"""Full-ranking evaluation (HR@K, NDCG@K): options, the LC-Rec evaluation runner, reports and baselines."""
 
+from .config import EvaluationConfig, UserSelection, canonical_split, template_ids
 from .metrics import METRIC_NAMES, hit_rate_at_k, mean_metrics, ndcg_at_k, rank_of, top_k_from_scores
 from .ranking import exclude_seen, finalize_ranking, select_rows
 from .report import build_metrics_record, format_table
-from .runner import EvaluationConfig, check_catalogue, evaluate_model, parse_templates
+from .runner import check_catalogue, evaluate_model
 
 __all__ = [
     "METRIC_NAMES",
     "EvaluationConfig",
+    "UserSelection",
     "build_metrics_record",
+    "canonical_split",
     "check_catalogue",
     "evaluate_model",
     "exclude_seen",
@@ -17,8 +20,8 @@ __all__ = [
     "hit_rate_at_k",
     "mean_metrics",
     "ndcg_at_k",
-    "parse_templates",
     "rank_of",
     "select_rows",
+    "template_ids",
     "top_k_from_scores",
 ]

@@ -57,7 +57,9 @@ def user_metrics(ranked: Sequence[int], target: int, names: Iterable[str] = METR
     return out
 
 
-def mean_metrics(ranked_lists: Sequence[Sequence[int]], targets: Sequence[int], names: Iterable[str] = METRIC_NAMES) -> dict[str, float]:
+def mean_metrics(
+    ranked_lists: Sequence[Sequence[int]], targets: Sequence[int], names: Iterable[str] = METRIC_NAMES
+) -> dict[str, float]:
     """Means over users of every metric in `names`; one ranked list per target, nobody dropped."""
     if len(ranked_lists) != len(targets):
         raise ValueError(f"{len(ranked_lists)} ranked lists for {len(targets)} targets")

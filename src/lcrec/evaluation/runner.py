@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from datasets import DatasetDict
 from tqdm.auto import tqdm
 
+from ..generation import resolve_num_beams
+from ..indexing.coverage import check_index_covers_dataset
+from .config import EvaluationConfig, template_ids
 from .metrics import METRIC_NAMES, max_cutoff, mean_metrics
 from .ranking import finalize_ranking, select_rows
 from .report import build_metrics_record
@@ -22,57 +23,10 @@ from .report import build_metrics_record
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class EvaluationConfig:
-    """What to evaluate: which users (`split`, `max_users` sampled with `user_seed`), templates and beams."""
-
-    templates: str | Sequence[int] = "all"
-    num_beams: int = 20
-    batch_size: int = 8
-    split: str = "test"
-    max_users: int | None = None
-    user_seed: int = 0
-    exclude_history: bool = False
-    max_history: int | None = None
-
-    def __post_init__(self):
-        needed = max_cutoff(METRIC_NAMES)
-        if self.num_beams < needed:
-            raise ValueError(f"num_beams ({self.num_beams}) is smaller than the largest cut-off K={needed}: the top-{needed} needs at least {needed} beams")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-
-
-def parse_templates(spec: str | Sequence[int], num_templates: int) -> list[int]:
-    """`"all"`, `"0,3"` or a list of ints -> validated template ids of the model's seqrec templates."""
-    if isinstance(spec, str):
-        if spec.strip().lower() == "all":
-            return list(range(num_templates))
-        try:
-            spec = [int(part) for part in spec.split(",") if part.strip()]
-        except ValueError:
-            raise ValueError(f"templates must be 'all' or comma-separated ids like '0,1', got {spec!r}") from None
-    ids = sorted(set(int(t) for t in spec))
-    if not ids:
-        raise ValueError("no templates chosen")
-    bad = [t for t in ids if not 0 <= t < num_templates]
-    if bad:
-        raise ValueError(f"templates {bad} do not exist: the model has {num_templates} seqrec templates (0..{num_templates - 1})")
-    return ids
-
-
 def check_catalogue(tokenizer, dataset: DatasetDict) -> None:
     """Raise when the model's item index is not the dataset's catalogue (other items, or other titles)."""
-    index_items = set(tokenizer.item_index.item_ids)
+    check_index_covers_dataset(tokenizer.item_index, dataset, exact=True, index_source="the model's item index")
     items = dataset["items"]
-    data_items = set(int(item) for item in items["item_id"])
-    if index_items != data_items:
-        only_model = sorted(index_items - data_items)
-        only_data = sorted(data_items - index_items)
-        raise ValueError(
-            f"the model's item index does not match the dataset's items: index has {len(index_items)} items, dataset {len(data_items)}; "
-            f"{len(only_model)} only in the model (e.g. {only_model[:5]}), {len(only_data)} only in the dataset (e.g. {only_data[:5]})"
-        )
     titles = getattr(tokenizer, "titles", None) or {}
     differing = [
         (item, titles[item], title)
@@ -87,7 +41,9 @@ def check_catalogue(tokenizer, dataset: DatasetDict) -> None:
         )
 
 
-def evaluate_model(model, dataset: DatasetDict, config: EvaluationConfig | None = None, output_file: str | None = None) -> dict:
+def evaluate_model(
+    model, dataset: DatasetDict, config: EvaluationConfig | None = None, output_file: str | None = None
+) -> dict:
     """Evaluate `model.recommend` on `config.split`; every process returns the same metrics.json record.
 
     Under several processes (accelerate) each takes a share of the users; the main process writes
@@ -105,10 +61,11 @@ def evaluate_model(model, dataset: DatasetDict, config: EvaluationConfig | None 
     if tokenizer is None:
         raise ValueError("the model has no tokenizer attached (load it from a folder with index.json)")
     check_catalogue(tokenizer, dataset)
-    templates = parse_templates(config.templates, len(model.config.seqrec_templates or []))
+    templates = template_ids(config.templates, len(model.config.seqrec_templates or []))
     # The dataset's catalogue (check_catalogue made sure the model's index holds exactly these items).
     catalogue = set(int(item) for item in dataset["items"]["item_id"])
-    beams = min(config.num_beams, len(catalogue))
+    # None: the model's generation_config.num_beams, at least the largest cut-off (the same default as recommend()).
+    beams = min(resolve_num_beams(model, config.num_beams, max_cutoff(METRIC_NAMES)), len(catalogue))
 
     table = dataset[config.split]
     rows = select_rows(len(table), config.max_users, config.user_seed)
@@ -119,7 +76,8 @@ def evaluate_model(model, dataset: DatasetDict, config: EvaluationConfig | None 
     unknown_target_users = sum(target not in catalogue for target in targets)
     if unknown_history_users or unknown_target_users:
         logger.warning(
-            "%d users have history items unknown to the index (skipped in their prompts); %d have an unknown target (always a miss)",
+            "%d users have history items unknown to the index (skipped in their prompts); "
+            "%d have an unknown target (always a miss)",
             unknown_history_users,
             unknown_target_users,
         )
@@ -129,7 +87,9 @@ def evaluate_model(model, dataset: DatasetDict, config: EvaluationConfig | None 
     started = time.perf_counter()
     positions = list(range(len(rows)))
     with state.split_between_processes(positions, apply_padding=True) as local:
-        local_results = _recommend_all(model, histories, local, templates, beams, config, catalogue, state.is_main_process)
+        local_results = _recommend_all(
+            model, histories, local, templates, beams, config, catalogue, state.is_main_process
+        )
     results = gather_object(local_results) if state.num_processes > 1 else local_results
     seconds = time.perf_counter() - started
 
@@ -137,7 +97,10 @@ def evaluate_model(model, dataset: DatasetDict, config: EvaluationConfig | None 
     expected = {(position, template) for position in positions for template in templates}
     if set(ranked) != expected:
         missing = sorted(expected - set(ranked))
-        raise RuntimeError(f"evaluation lost {len(missing)} user x template results across {state.num_processes} processes, e.g. {missing[:5]}")
+        raise RuntimeError(
+            f"evaluation lost {len(missing)} user x template results across {state.num_processes} processes, "
+            f"e.g. {missing[:5]}"
+        )
 
     k = max_cutoff(METRIC_NAMES)
     per_template, returned, invalid, short, short_at_k = {}, 0, 0, 0, 0
@@ -173,20 +136,34 @@ def evaluate_model(model, dataset: DatasetDict, config: EvaluationConfig | None 
     return record
 
 
-def _recommend_all(model, histories, positions, templates, beams, config, catalogue, show_progress) -> list[tuple[int, int, list[int]]]:
-    """(position, template, ranked item ids) for this process's share; unknown history items are skipped."""
+def _recommend_all(
+    model, histories, positions, templates, beams, config, catalogue, show_progress
+) -> list[tuple[int, int, list[int]]]:
+    """(position, template, ranked item ids) for this process's share; unknown history items are skipped.
+
+    All of a template's users go to one `recommend` call: the decoder batches them itself (`config.batch_size`
+    users per prefill and decoding loop; None lets it choose), which is far faster than many small calls.
+    """
     results = []
-    chunk = config.batch_size * 4
+    known = [p for p in positions if any(item in catalogue for item in histories[p])]
+    prompts = [[item for item in histories[p] if item in catalogue] for p in known]
     progress = tqdm(total=len(positions) * len(templates), desc="evaluate", unit="user", disable=not show_progress)
     for template in templates:
-        for start in range(0, len(positions), chunk):
-            part = positions[start : start + chunk]
-            known = [p for p in part if any(item in catalogue for item in histories[p])]
-            prompts = [[item for item in histories[p] if item in catalogue] for p in known]
-            ranked = model.recommend(prompts, top_k=beams, num_beams=beams, batch_size=config.batch_size, template=template, max_history=config.max_history) if prompts else []
-            by_position = {p: [item for item, _ in items] for p, items in zip(known, ranked)}
-            # A user without a single known history item gets an empty list: a miss, never a dropped user.
-            results.extend((p, template, by_position.get(p, [])) for p in part)
-            progress.update(len(part))
+        ranked = (
+            model.recommend(
+                prompts,
+                top_k=beams,
+                num_beams=beams,
+                batch_size=config.batch_size,
+                template=template,
+                max_history=config.max_history,
+            )
+            if prompts
+            else []
+        )
+        by_position = {p: [item for item, _ in items] for p, items in zip(known, ranked)}
+        # A user without a single known history item gets an empty list: a miss, never a dropped user.
+        results.extend((p, template, by_position.get(p, [])) for p in positions)
+        progress.update(len(positions))
     progress.close()
     return results

@@ -3,7 +3,9 @@
 Each prefix of length t is one mixed-radix integer (codes as digits, codebook sizes as bases). Level t keeps
 the sorted unique keys of all length-t prefixes; the children of a prefix are then one contiguous run of the
 level-(t+1) keys, so a batch of prefixes resolves to its allowed next codes with `searchsorted` and
-`repeat_interleave`: no Python loop over beams, O(N x L) memory.
+`repeat_interleave`: no Python loop over beams, O(N x L) memory. A prefix is also a node: its position in its
+level's keys. The tree-attention decoder walks nodes directly (`children`: one gather per level, rows padded to
+the level's widest node) and maps complete tuples back to item ids (`items_of`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ import torch
 class SemanticIdTrie:
     """Prefix trie over code tuples (num_items x levels); answers "which codes may follow this prefix" in batch."""
 
-    def __init__(self, codes: np.ndarray | Sequence[Sequence[int]], codebook_sizes: Sequence[int], dense_budget: int = 1 << 25):
+    def __init__(
+        self,
+        codes: np.ndarray | Sequence[Sequence[int]],
+        codebook_sizes: Sequence[int],
+        dense_budget: int = 1 << 25,
+        item_ids: Sequence[int] | None = None,
+    ):
         codes = np.asarray(codes, dtype=np.int64)
         if codes.ndim != 2 or codes.shape[0] == 0:
             raise ValueError(f"a trie needs a non-empty (num_items, levels) code array, got shape {codes.shape}")
@@ -36,6 +44,12 @@ class SemanticIdTrie:
         for level, size in enumerate(self.codebook_sizes):
             running = running * size + codes[:, level]
             keys.append(np.unique(running))
+        if item_ids is not None and len(item_ids) != codes.shape[0]:
+            raise ValueError(f"{len(item_ids)} item ids for {codes.shape[0]} code tuples")
+        # Item of each complete tuple (leaf node), the first in catalogue order where items share one (as ItemIndex).
+        _, first = np.unique(running, return_index=True)
+        items = np.asarray(item_ids if item_ids is not None else np.arange(codes.shape[0]), dtype=np.int64)
+        self._leaf_items = torch.from_numpy(items[first])
         self._keys = [torch.from_numpy(k) for k in keys]
         # Children of prefix i at level t: keys[t+1][start[t][i]:end[t][i]]; their last digit is the next code.
         self._start, self._end, self._child_codes = [], [], []
@@ -44,6 +58,8 @@ class SemanticIdTrie:
             self._start.append(torch.from_numpy(np.searchsorted(child, parent * size, side="left")))
             self._end.append(torch.from_numpy(np.searchsorted(child, (parent + 1) * size, side="left")))
             self._child_codes.append(torch.from_numpy(child % size))
+        # The widest node of each level: `children` pads every row to it.
+        self._widths = [int((end - start).max()) for start, end in zip(self._start, self._end)]
         # Levels with few prefixes also get a dense (prefixes x codes) bool table (at most `dense_budget` bytes):
         # a batch's masks are then one gather. Deep levels (many prefixes, few children each) stay sparse.
         self._dense: list[torch.Tensor | None] = []
@@ -59,8 +75,8 @@ class SemanticIdTrie:
 
     @classmethod
     def from_index(cls, item_index) -> "SemanticIdTrie":
-        """The trie of every code tuple in an `ItemIndex`."""
-        return cls(item_index.codes, item_index.codebook_sizes)
+        """The trie of every code tuple in an `ItemIndex`, leaves mapped to its item ids."""
+        return cls(item_index.codes, item_index.codebook_sizes, item_ids=item_index.item_ids)
 
     @property
     def num_sequences(self) -> int:
@@ -71,10 +87,47 @@ class SemanticIdTrie:
         """Children per prefix of length `level` (sorted by key)."""
         return self._end[level] - self._start[level]
 
+    def width(self, level: int) -> int:
+        """Most children any prefix of length `level` has (the row width of `children`)."""
+        return self._widths[level]
+
+    def children(self, level: int, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Children of prefix nodes of length `level`, as rows padded to `width(level)`.
+
+        Returns (child nodes, their codes, valid), each of shape `(*nodes.shape, width)`: one gather, no search.
+        Padding entries have valid=False (their node and code are placeholders that index safely).
+        """
+        start = self._start[level][nodes]
+        count = self._end[level][nodes] - start
+        offsets = torch.arange(self._widths[level], device=nodes.device)
+        valid = offsets < count.unsqueeze(-1)
+        child = torch.where(valid, start.unsqueeze(-1) + offsets, torch.zeros_like(offsets))
+        return child, self._child_codes[level][child], valid
+
+    def items_of(self, leaves: torch.Tensor) -> torch.Tensor:
+        """Item ids of complete-tuple nodes (positions in the last level's keys)."""
+        return self._leaf_items[leaves]
+
+    def item_ids(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(item id, found) for each row of a (rows, levels) code tensor; the id is a placeholder where not found."""
+        node, found = self._leaves(codes)
+        return self._leaf_items[node], found
+
+    def _leaves(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(leaf node, found) for each row of a code tensor; rows of another length are never found."""
+        if codes.shape[1] != self.levels:
+            zeros = torch.zeros(codes.shape[0], dtype=torch.int64, device=codes.device)
+            return zeros, zeros.bool()
+        keys = self._keys[self.levels]
+        wanted = self.prefix_keys(codes)
+        node = torch.searchsorted(keys, wanted).clamp(max=len(keys) - 1)
+        return node, (keys[node] == wanted) & (wanted >= 0)
+
     def to(self, device: torch.device | str) -> "SemanticIdTrie":
         """Move the lookup tables to `device` (in place) and return self."""
         for tables in (self._keys, self._start, self._end, self._child_codes, self._dense):
             tables[:] = [t.to(device) if t is not None else None for t in tables]
+        self._leaf_items = self._leaf_items.to(device)
         return self
 
     @property
@@ -83,7 +136,7 @@ class SemanticIdTrie:
 
     @property
     def nbytes(self) -> int:
-        tensors = self._keys + self._start + self._end + self._child_codes + [t for t in self._dense if t is not None]
+        tensors = self._keys + self._start + self._end + self._child_codes + [t for t in self._dense if t is not None] + [self._leaf_items]
         return sum(t.numel() * t.element_size() for t in tensors)
 
     def prefix_keys(self, prefixes: torch.Tensor) -> torch.Tensor:
@@ -139,12 +192,7 @@ class SemanticIdTrie:
 
     def contains(self, codes: torch.Tensor) -> torch.Tensor:
         """Whether each row of a (rows, levels) code tensor is a complete code tuple of the catalogue."""
-        if codes.shape[1] != self.levels:
-            return torch.zeros(codes.shape[0], dtype=torch.bool)
-        keys = self._keys[self.levels]
-        wanted = self.prefix_keys(codes)
-        node = torch.searchsorted(keys, wanted).clamp(max=len(keys) - 1)
-        return (keys[node] == wanted) & (wanted >= 0)
+        return self._leaves(codes)[1]
 
     def __repr__(self) -> str:
         return f"SemanticIdTrie(sequences={self.num_sequences}, codebook_sizes={self.codebook_sizes})"

@@ -53,23 +53,29 @@ def check_capacity(num_items: int, codebook_sizes: Sequence[int]) -> None:
     if num_items <= capacity:
         return
     levels = len(codebook_sizes)
-    size = max(codebook_sizes)
-    levels_needed = levels
+    size = max(2, max(codebook_sizes))  # a codebook of one code adds no room: suggest at least two codes
+    levels_needed = max(levels, math.ceil(math.log(num_items) / math.log(size) - 1e-9))
     while size**levels_needed < num_items:
         levels_needed += 1
     size_needed = max(2, math.ceil(num_items ** (1.0 / levels)))
     while size_needed**levels < num_items:
         size_needed += 1
     raise ValueError(
-        f"the index space holds {capacity} items (codebook sizes {list(codebook_sizes)}) but the catalogue has {num_items}: "
+        f"the index space holds {capacity} items (codebook sizes {list(codebook_sizes)}) but the catalogue has "
+        f"{num_items}: "
         f"use {levels_needed} levels of {size} codes, or codebook size {size_needed} with {levels} levels"
     )
 
 
 def sinkhorn_rounds(
-    codes: np.ndarray, last_residuals: torch.Tensor, last_codebook: torch.Tensor, rounds: int = 20, epsilon: float = 0.003, iterations: int = 50
+    codes: np.ndarray,
+    last_residuals: torch.Tensor,
+    last_codebook: torch.Tensor,
+    rounds: int = 20,
+    epsilon: float = 0.003,
+    iterations: int = 50,
 ) -> tuple[np.ndarray, int]:
-    """The paper's conflict resolution: re-pick each colliding group's last code with Sinkhorn, up to `rounds` times."""
+    """The paper's conflict resolution: re-pick each colliding group's last code with Sinkhorn (`rounds` at most)."""
     codes = np.array(codes, copy=True)
     last_codebook = last_codebook.detach().cpu()
     for round_number in range(1, rounds + 1):
@@ -84,7 +90,11 @@ def sinkhorn_rounds(
 
 
 def make_unique(
-    codes: np.ndarray, residuals: np.ndarray, codebooks: Sequence[np.ndarray], fixed: np.ndarray | None = None, item_ids: Sequence[int] | None = None
+    codes: np.ndarray,
+    residuals: np.ndarray,
+    codebooks: Sequence[np.ndarray],
+    fixed: np.ndarray | None = None,
+    item_ids: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Give every item a distinct code tuple, moving as few items as possible and each to the nearest free code.
 
@@ -104,7 +114,9 @@ def make_unique(
     for rows in colliding_groups(codes):
         pinned = rows[fixed[rows]]
         if len(pinned) > 1:
-            raise ValueError(f"items {[ids[row] for row in pinned]} are fixed but share the index {codes[pinned[0]].tolist()}")
+            raise ValueError(
+                f"items {[ids[row] for row in pinned]} are fixed but share the index {codes[pinned[0]].tolist()}"
+            )
         keeper = pinned[0] if len(pinned) else rows[np.argsort(last_error[rows], kind="stable")[0]]
         movers.extend(int(row) for row in rows if row != keeper)
     if not movers:
@@ -152,7 +164,9 @@ def assign_unique_codes(
     """Nearest-codeword codes -> `rounds` of Sinkhorn re-assignment -> (with `guarantee`) the deterministic fix."""
     codes = np.asarray(codes, dtype=np.int64)
     before = colliding_items(codes)
-    resolved, used_rounds = sinkhorn_rounds(codes, residuals[:, -1], codebooks[-1], rounds, epsilon, iterations) if rounds else (codes, 0)
+    resolved, used_rounds = (
+        sinkhorn_rounds(codes, residuals[:, -1], codebooks[-1], rounds, epsilon, iterations) if rounds else (codes, 0)
+    )
     after_sinkhorn = colliding_items(resolved)
     moved = 0
     if guarantee and after_sinkhorn:
@@ -160,6 +174,10 @@ def assign_unique_codes(
         books = [codebook.detach().cpu().numpy() for codebook in codebooks]
         resolved, moved = make_unique(resolved, residuals.cpu().numpy(), books)
     logger.info(
-        "collisions: %d items before resolution, %d after %d Sinkhorn rounds, %d moved to free codes", before, after_sinkhorn, used_rounds, moved
+        "collisions: %d items before resolution, %d after %d Sinkhorn rounds, %d moved to free codes",
+        before,
+        after_sinkhorn,
+        used_rounds,
+        moved,
     )
     return AssignmentResult(resolved, before / max(1, len(codes)), before, after_sinkhorn, used_rounds, moved)

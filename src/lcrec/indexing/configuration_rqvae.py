@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
+from argparse import SUPPRESS
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from ..io_utils import write_json
+from ..io_utils import read_json, write_json
 
 CONFIG_NAME = "rqvae_config.json"
 WEIGHTS_NAME = "rqvae.safetensors"
@@ -25,18 +25,32 @@ class RQVAEConfig:
     made (encoder, fields, mode) so new items can be embedded the same way.
     """
 
-    input_dim: int = 384
-    hidden_sizes: list[int] = field(default_factory=lambda: [256, 128, 64])
-    code_dim: int = 32
-    codebook_sizes: list[int] = field(default_factory=lambda: [256, 256, 256, 256])
-    commitment_weight: float = 0.25
-    dropout: float = 0.0
-    sinkhorn_levels: list[int] = field(default_factory=lambda: [-1])
-    sinkhorn_epsilon: float = 0.003
-    sinkhorn_iterations: int = 50
-    kmeans_init: bool = True
-    kmeans_iterations: int = 25
-    embedding: dict = field(default_factory=dict)
+    # Set by build_index from the embeddings, so not a command-line option (SUPPRESS hides it from `lcrec index`).
+    input_dim: int = field(default=384, metadata={"help": SUPPRESS})
+    hidden_sizes: list[int] = field(
+        default_factory=lambda: [256, 128, 64], metadata={"help": "encoder MLP widths (the decoder mirrors them)"}
+    )
+    code_dim: int = field(default=32, metadata={"help": "dimension of the codewords (the encoder's output)"})
+    codebook_sizes: list[int] = field(
+        default_factory=lambda: [256, 256, 256, 256],
+        metadata={"help": "codes per level, one size per level (their count is the number of levels)"},
+    )
+    commitment_weight: float = field(
+        default=0.25, metadata={"help": "weight of the commitment loss (encoder output towards its codeword)"}
+    )
+    dropout: float = field(default=0.0, metadata={"help": "dropout in the encoder and decoder MLPs"})
+    sinkhorn_levels: list[int] = field(
+        default_factory=lambda: [-1],
+        metadata={"help": "levels assigned with Sinkhorn-Knopp during training (negative: from the end; -1: last)"},
+    )
+    sinkhorn_epsilon: float = field(default=0.003, metadata={"help": "entropic regularisation of Sinkhorn-Knopp"})
+    sinkhorn_iterations: int = field(default=50, metadata={"help": "Sinkhorn-Knopp iterations per assignment"})
+    kmeans_init: bool = field(
+        default=True, metadata={"help": "initialise each codebook with k-means on the first batch"}
+    )
+    kmeans_iterations: int = field(default=25, metadata={"help": "k-means iterations of that initialisation"})
+    # Written by build_index (encoder, fields, mode) so new items are embedded the same way; not an option.
+    embedding: dict = field(default_factory=dict, metadata={"help": SUPPRESS})
 
     def __post_init__(self) -> None:
         self.hidden_sizes = [int(size) for size in self.hidden_sizes]
@@ -53,6 +67,10 @@ class RQVAEConfig:
                 raise ValueError(f"sinkhorn_levels: level {level} does not exist with {self.levels} levels")
         if self.sinkhorn_epsilon <= 0 or self.sinkhorn_iterations < 1:
             raise ValueError("sinkhorn_epsilon must be > 0 and sinkhorn_iterations >= 1")
+        if self.commitment_weight < 0:
+            raise ValueError(f"commitment_weight must be >= 0, got {self.commitment_weight}")
+        if self.kmeans_iterations < 1:
+            raise ValueError(f"kmeans_iterations must be >= 1, got {self.kmeans_iterations}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -82,9 +100,7 @@ class RQVAEConfig:
     def from_pretrained(cls, folder: str | os.PathLike) -> "RQVAEConfig":
         path = Path(folder) / CONFIG_NAME
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no RQ-VAE config (is {folder} an index folder written by `lcrec index`?)")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: malformed JSON at line {error.lineno}: {error.msg}") from None
-        return cls.from_dict(data)
+            raise FileNotFoundError(
+                f"{path}: no RQ-VAE config (is {folder} an index folder written by `lcrec index`?)"
+            )
+        return cls.from_dict(read_json(path, expect=dict))

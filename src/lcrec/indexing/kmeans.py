@@ -14,7 +14,9 @@ def squared_distances(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Te
     return (vectors.pow(2).sum(1, keepdim=True) - 2 * vectors @ codebook.T + codebook.pow(2).sum(1)).clamp_min(0)
 
 
-def kmeans(points: torch.Tensor, clusters: int, iterations: int = 25, generator: torch.Generator | None = None) -> torch.Tensor:
+def kmeans(
+    points: torch.Tensor, clusters: int, iterations: int = 25, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """`clusters` centroids of `points` (n x d).
 
     With fewer points than clusters, k-means runs on as many clusters as there are points and the other
@@ -28,7 +30,12 @@ def kmeans(points: torch.Tensor, clusters: int, iterations: int = 25, generator:
     centroids = _lloyd(points, fitted, iterations, generator)
     if fitted == clusters:
         return centroids
-    logger.warning("k-means: only %d points for %d codewords; %d codewords start at data points plus noise", n, clusters, clusters - n)
+    logger.warning(
+        "k-means: only %d points for %d codewords; %d codewords start at data points plus noise",
+        n,
+        clusters,
+        clusters - n,
+    )
     picks = torch.randint(n, (clusters - fitted,), generator=generator, device="cpu").to(points.device)
     scale = points.std(dim=0, unbiased=False).mean().clamp_min(1e-3)
     noise = torch.randn(clusters - fitted, points.shape[1], generator=generator, device="cpu").to(points.device)

@@ -52,7 +52,8 @@ class RQVAE(nn.Module):
         self.encoder = _mlp([config.input_dim, *config.hidden_sizes, config.code_dim], config.dropout)
         self.decoder = _mlp([config.code_dim, *reversed(config.hidden_sizes), config.input_dim], config.dropout)
         self.codebooks = nn.ParameterList(
-            nn.Parameter(torch.empty(size, config.code_dim).uniform_(-1.0 / size, 1.0 / size)) for size in config.codebook_sizes
+            nn.Parameter(torch.empty(size, config.code_dim).uniform_(-1.0 / size, 1.0 / size))
+            for size in config.codebook_sizes
         )
         self.register_buffer("codebooks_initialized", torch.tensor(not config.kmeans_init))
 
@@ -61,7 +62,7 @@ class RQVAE(nn.Module):
         return self.config.levels
 
     def forward(self, inputs: torch.Tensor, use_sinkhorn: bool = True) -> RQVAEOutput:
-        """Reconstruct `inputs`; levels listed in `config.sinkhorn_levels` pick codes with Sinkhorn when `use_sinkhorn`."""
+        """Reconstruct `inputs`; with `use_sinkhorn`, levels in `config.sinkhorn_levels` pick codes with Sinkhorn."""
         if not bool(self.codebooks_initialized):
             self.initialize_codebooks(inputs)
         latent = self.encoder(inputs)
@@ -73,7 +74,8 @@ class RQVAE(nn.Module):
             code = self._pick(level, distances, use_sinkhorn)
             codeword = codebook[code]
             level_losses.append(
-                F.mse_loss(codeword, residual.detach()) + self.config.commitment_weight * F.mse_loss(codeword.detach(), residual)
+                F.mse_loss(codeword, residual.detach())
+                + self.config.commitment_weight * F.mse_loss(codeword.detach(), residual)
             )
             quantized = quantized + residual + (codeword - residual).detach()
             residual = residual - codeword.detach()
@@ -81,7 +83,13 @@ class RQVAE(nn.Module):
         reconstruction = self.decoder(quantized)
         reconstruction_loss = F.mse_loss(reconstruction, inputs)
         quantization_loss = torch.stack(level_losses).mean()
-        return RQVAEOutput(reconstruction, torch.stack(codes, dim=1), reconstruction_loss + quantization_loss, reconstruction_loss, quantization_loss)
+        return RQVAEOutput(
+            reconstruction,
+            torch.stack(codes, dim=1),
+            reconstruction_loss + quantization_loss,
+            reconstruction_loss,
+            quantization_loss,
+        )
 
     @torch.no_grad()
     def initialize_codebooks(self, inputs: torch.Tensor, seed: int = 0) -> None:
@@ -108,7 +116,9 @@ class RQVAE(nn.Module):
 
     def _pick(self, level: int, distances: torch.Tensor, use_sinkhorn: bool) -> torch.Tensor:
         if use_sinkhorn and self.config.uses_sinkhorn(level) and distances.shape[0] > 1:
-            return sinkhorn_assign(distances.detach(), self.config.sinkhorn_epsilon, self.config.sinkhorn_iterations).to(distances.device)
+            return sinkhorn_assign(
+                distances.detach(), self.config.sinkhorn_epsilon, self.config.sinkhorn_iterations
+            ).to(distances.device)
         return distances.argmin(dim=1)
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
@@ -120,7 +130,7 @@ class RQVAE(nn.Module):
         save_with(folder / WEIGHTS_NAME, lambda path: save_file(state, str(path)))
 
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike, device: str | torch.device = "cpu") -> "RQVAE":
+    def from_pretrained(cls, folder: str | os.PathLike, device: str | torch.device = "cpu") -> RQVAE:
         folder = Path(folder)
         model = cls(RQVAEConfig.from_pretrained(folder))
         weights = folder / WEIGHTS_NAME

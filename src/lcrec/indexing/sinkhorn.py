@@ -16,7 +16,9 @@ def rescale_distances(distances: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _scalings(distances: torch.Tensor, epsilon: float, iterations: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _scalings(
+    distances: torch.Tensor, epsilon: float, iterations: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Kernel exp(-d / eps) (each row shifted by its minimum, which the row scaling absorbs) and the scalings u, v."""
     if distances.ndim != 2 or distances.shape[0] == 0 or distances.shape[1] == 0:
         raise ValueError(f"sinkhorn needs a non-empty (batch, codes) matrix, got shape {tuple(distances.shape)}")

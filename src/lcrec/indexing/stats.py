@@ -44,11 +44,13 @@ def semantic_coherence(embeddings: np.ndarray, first_codes: np.ndarray) -> float
     return float(within / all_pairs) if all_pairs > 0 else float("nan")
 
 
-def index_stats(codes: np.ndarray, codebook_sizes: Sequence[int], collision_rate_before_resolution: float, seconds: float, **extra) -> dict:
+def index_stats(
+    codes: np.ndarray, codebook_sizes: Sequence[int], collision_rate_before_resolution: float, seconds: float, **extra
+) -> dict:
     """The `index_stats.json` record (keys fixed in ARCHITECTURE.md, then any `extra` keys)."""
     codes = np.asarray(codes, dtype=np.int64)
     return {
-        "num_items": int(len(codes)),
+        "num_items": len(codes),
         "levels": len(codebook_sizes),
         "codebook_sizes": [int(size) for size in codebook_sizes],
         "collisions": colliding_items(codes),

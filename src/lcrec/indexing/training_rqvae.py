@@ -31,19 +31,33 @@ class RQVAETrainingArguments:
     ones are under-trained, and right after a restart their rate can look deceptively low).
     """
 
-    epochs: int = 150
-    batch_size: int = 1024
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_epochs: int = 0
-    schedule: str = "constant"
-    max_grad_norm: float | None = None
-    eval_every: int = 10
-    keep_best_from: float = 0.5
-    dead_code_restart: bool = True
-    seed: int = 42
-    device: str = "auto"
-    progress: bool = True
+    epochs: int = field(
+        default=150, metadata={"help": "training epochs (the paper used thousands; 150 is a CPU preset)"}
+    )
+    batch_size: int = field(default=1024, metadata={"help": "items per RQ-VAE step"})
+    learning_rate: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    warmup_epochs: int = field(default=0, metadata={"help": "epochs of linear learning-rate warm-up"})
+    schedule: str = field(
+        default="constant", metadata={"help": "learning-rate schedule after warm-up: constant, linear or cosine"}
+    )
+    max_grad_norm: float | None = field(
+        default=None, metadata={"help": "clip gradients to this norm (None: no clipping)"}
+    )
+    eval_every: int = field(
+        default=10, metadata={"help": "measure the collision rate every N epochs and keep the best checkpoint"}
+    )
+    keep_best_from: float = field(
+        default=0.5,
+        metadata={
+            "help": "keep the best checkpoint among those after this fraction of training (earlier ones are "
+            "under-trained)"
+        },
+    )
+    dead_code_restart: bool = field(default=True, metadata={"help": "re-seed unused codewords at each evaluation"})
+    seed: int = field(default=42, metadata={"help": "torch seed of initialisation and batch order"})
+    device: str = field(default="auto", metadata={"help": "auto (GPU when present), cpu, cuda, cuda:N"})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.eval_every < 1:
@@ -54,6 +68,13 @@ class RQVAETrainingArguments:
             raise ValueError(f"keep_best_from must be a fraction in [0, 1), got {self.keep_best_from}")
         if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs={self.epochs}], got {self.warmup_epochs}")
+        if not self.learning_rate > 0 or not self.weight_decay >= 0:
+            raise ValueError(
+                f"learning_rate must be > 0 and weight_decay >= 0, got {self.learning_rate} and {self.weight_decay}"
+            )
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be > 0 (or None: no clipping), got {self.max_grad_norm}")
+        resolve_device(self.device)
 
 
 @dataclass
@@ -76,19 +97,25 @@ def collision_rate(codes: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def encode_all(model: RQVAE, embeddings: torch.Tensor, batch_size: int = 8192, use_sinkhorn: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_all(
+    model: RQVAE, embeddings: torch.Tensor, batch_size: int = 8192, use_sinkhorn: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Codes and per-level residuals for every row of `embeddings`, in chunks, with nearest codewords."""
     model.eval()
     device = next(model.parameters()).device
     codes, residuals = [], []
     for start in range(0, len(embeddings), batch_size):
-        chunk_codes, chunk_residuals = model.encode(embeddings[start : start + batch_size].to(device), use_sinkhorn=use_sinkhorn)
+        chunk_codes, chunk_residuals = model.encode(
+            embeddings[start : start + batch_size].to(device), use_sinkhorn=use_sinkhorn
+        )
         codes.append(chunk_codes.cpu())
         residuals.append(chunk_residuals.cpu())
     return torch.cat(codes), torch.cat(residuals)
 
 
-def train_rqvae(embeddings: torch.Tensor, config: RQVAEConfig, args: RQVAETrainingArguments | None = None) -> RQVAETrainingResult:
+def train_rqvae(
+    embeddings: torch.Tensor, config: RQVAEConfig, args: RQVAETrainingArguments | None = None
+) -> RQVAETrainingResult:
     """Train an RQ-VAE on `embeddings` (items x input_dim) and return the lowest-collision checkpoint."""
     args = args or RQVAETrainingArguments()
     embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
@@ -124,9 +151,16 @@ def train_rqvae(embeddings: torch.Tensor, config: RQVAEConfig, args: RQVAETraini
                 torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
             optimizer.step()
             scheduler.step()
-            totals += torch.tensor([output.loss.item(), output.reconstruction_loss.item(), output.quantization_loss.item()]) * len(batch_ids)
+            totals += torch.tensor(
+                [output.loss.item(), output.reconstruction_loss.item(), output.quantization_loss.item()]
+            ) * len(batch_ids)
         loss, reconstruction, quantization = (totals / len(data)).tolist()
-        record = {"epoch": epoch, "loss": loss, "reconstruction_loss": reconstruction, "quantization_loss": quantization}
+        record = {
+            "epoch": epoch,
+            "loss": loss,
+            "reconstruction_loss": reconstruction,
+            "quantization_loss": quantization,
+        }
         if epoch % args.eval_every == 0 or epoch == args.epochs:
             codes, residuals = encode_all(model, data)
             if args.dead_code_restart:
@@ -148,7 +182,7 @@ def train_rqvae(embeddings: torch.Tensor, config: RQVAEConfig, args: RQVAETraini
 
 @torch.no_grad()
 def restart_dead_codes(model: RQVAE, codes: torch.Tensor, residuals: torch.Tensor) -> int:
-    """Move codewords no item uses onto the residuals served worst by their current codeword; returns how many moved."""
+    """Move codewords no item uses onto the residuals their current codeword serves worst; returns how many moved."""
     moved = 0
     for level, codebook in enumerate(model.codebooks):
         unused = torch.ones(codebook.shape[0], dtype=torch.bool)

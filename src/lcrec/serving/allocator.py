@@ -25,6 +25,9 @@ def keep_freed_memory_in_heap() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError, TypeError):
         return False
-    done = all(mallopt(option, ctypes.c_int(value)) == 1 for option, value in ((_M_MMAP_THRESHOLD, _NEVER), (_M_TRIM_THRESHOLD, _NEVER), (_M_TOP_PAD, 256 * 2**20)))
+    done = all(
+        mallopt(option, ctypes.c_int(value)) == 1
+        for option, value in ((_M_MMAP_THRESHOLD, _NEVER), (_M_TRIM_THRESHOLD, _NEVER), (_M_TOP_PAD, 256 * 2**20))
+    )
     logger.info("glibc malloc: keeping freed memory in the heap (%s)", "on" if done else "not supported")
     return done

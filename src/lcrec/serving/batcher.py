@@ -39,7 +39,10 @@ class MicroBatcher:
 
     def __init__(self, run_batch: BatchFunction, max_batch: int, max_wait_s: float, max_queue: int):
         if max_batch < 1 or max_queue < 1 or max_wait_s < 0:
-            raise ValueError(f"MicroBatcher needs max_batch >= 1, max_queue >= 1, max_wait_s >= 0; got {max_batch}, {max_queue}, {max_wait_s}")
+            raise ValueError(
+                "MicroBatcher needs max_batch >= 1, max_queue >= 1, max_wait_s >= 0; "
+                f"got {max_batch}, {max_queue}, {max_wait_s}"
+            )
         self.run_batch = run_batch
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
@@ -79,7 +82,10 @@ class MicroBatcher:
             if self._stopping or self._worker is None:
                 raise RuntimeError("MicroBatcher is not running")
             if len(self._pending) >= self.max_queue:
-                raise QueueFull(f"server busy: {len(self._pending)} requests already waiting (queue capacity {self.max_queue}); retry later")
+                raise QueueFull(
+                    f"server busy: {len(self._pending)} requests already waiting "
+                    f"(queue capacity {self.max_queue}); retry later"
+                )
             self._pending.append(job)
             self._condition.notify_all()
         return job.future
@@ -87,7 +93,12 @@ class MicroBatcher:
     def stats(self) -> dict[str, int]:
         """Waiting requests, histories being computed now, and batches run so far."""
         with self._condition:
-            return {"waiting": len(self._pending), "in_flight": self._in_flight, "batches": self._batches, "capacity": self.max_queue}
+            return {
+                "waiting": len(self._pending),
+                "in_flight": self._in_flight,
+                "batches": self._batches,
+                "capacity": self.max_queue,
+            }
 
     def _loop(self) -> None:
         while True:

@@ -7,11 +7,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 
 
 @contextmanager
-def chromium_page(executable: str | Path = CHROMIUM, timeout_s: float = 30.0, viewport: tuple[int, int] = (1280, 1000)) -> Iterator:
+def chromium_page(
+    executable: str | Path = CHROMIUM, timeout_s: float = 30.0, viewport: tuple[int, int] = (1280, 1000)
+) -> Iterator:
     """A Playwright page in headless Chromium (Debian's `chromium` package by default); every wait is bounded."""
     from playwright.sync_api import sync_playwright
 

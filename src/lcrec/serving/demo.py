@@ -28,7 +28,11 @@ def build_demo(recommender: Recommender, title: str | None = None) -> gr.Blocks:
     def search(query: str):
         found = recommender.search(query or "", limit=SEARCH_LIMIT + 1)
         choices = [(f"{hit['title']} (#{hit['item_id']})", hit["item_id"]) for hit in found[:SEARCH_LIMIT]]
-        note = f"more than {SEARCH_LIMIT} matching items (first {SEARCH_LIMIT} shown)" if len(found) > SEARCH_LIMIT else f"{len(found)} matching items"
+        note = (
+            f"more than {SEARCH_LIMIT} matching items (first {SEARCH_LIMIT} shown)"
+            if len(found) > SEARCH_LIMIT
+            else f"{len(found)} matching items"
+        )
         return gr.Radio(choices=choices, value=None), note
 
     def add(selected, history: list[int]):
@@ -50,10 +54,15 @@ def build_demo(recommender: Recommender, title: str | None = None) -> gr.Blocks:
         except RequestError as error:
             return pd.DataFrame(columns=RECOMMENDATION_COLUMNS), f"Cannot recommend: {error}"
         rows = [[item.rank, item.item_id, item.title, round(item.score, 4)] for item in ranked]
-        return pd.DataFrame(rows, columns=RECOMMENDATION_COLUMNS), f"Top {len(rows)} items for a history of {len(history)}."
+        return pd.DataFrame(
+            rows, columns=RECOMMENDATION_COLUMNS
+        ), f"Top {len(rows)} items for a history of {len(history)}."
 
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
-        gr.Markdown(f"# {title}\nSearch the catalogue ({recommender.num_items} items), add items to a history (oldest first), then ask for recommendations.")
+        gr.Markdown(
+            f"# {title}\nSearch the catalogue ({recommender.num_items} items), add items to a history "
+            "(oldest first), then ask for recommendations."
+        )
         history_state = gr.State([])
         with gr.Row():
             with gr.Column():
@@ -62,13 +71,27 @@ def build_demo(recommender: Recommender, title: str | None = None) -> gr.Blocks:
                 search_note = gr.Markdown(elem_id="search-note")
                 matches = gr.Radio(choices=[], label="Matching items", elem_id="search-results")
                 add_button = gr.Button("Add to history", elem_id="add-button")
-                history_table = gr.Dataframe(value=history_table_of([]), label="History", interactive=False, elem_id="history")
+                history_table = gr.Dataframe(
+                    value=history_table_of([]), label="History", interactive=False, elem_id="history"
+                )
                 clear_button = gr.Button("Clear history", elem_id="clear-button")
             with gr.Column():
-                top_k = gr.Slider(1, min(config.max_top_k, recommender.num_items), value=min(config.default_top_k, recommender.num_items), step=1, label="Top-K", elem_id="top-k")
+                top_k = gr.Slider(
+                    1,
+                    min(config.max_top_k, recommender.num_items),
+                    value=min(config.default_top_k, recommender.num_items),
+                    step=1,
+                    label="Top-K",
+                    elem_id="top-k",
+                )
                 recommend_button = gr.Button("Recommend", variant="primary", elem_id="recommend-button")
                 status = gr.Markdown(elem_id="status")
-                recommendations = gr.Dataframe(value=pd.DataFrame(columns=RECOMMENDATION_COLUMNS), label="Recommendations", interactive=False, elem_id="recommendations")
+                recommendations = gr.Dataframe(
+                    value=pd.DataFrame(columns=RECOMMENDATION_COLUMNS),
+                    label="Recommendations",
+                    interactive=False,
+                    elem_id="recommendations",
+                )
         with gr.Accordion("Model card metrics", open=True):
             gr.Markdown(format_metrics(recommender.metrics), elem_id="metrics")
 
@@ -81,12 +104,16 @@ def build_demo(recommender: Recommender, title: str | None = None) -> gr.Blocks:
 
 
 def display_name(name_or_path: str) -> str:
-    """A repo id as it is; a local folder as its last two path parts (`runs/quickstart/model` -> `quickstart/model`)."""
+    """A repo id as it is; a local folder as its last two path parts (`runs/quickstart/model`: `quickstart/model`)."""
     path = Path(name_or_path)
     return "/".join(path.resolve().parts[-2:]) if path.is_dir() else name_or_path
 
 
-def demo_from_pretrained(name_or_path: str, config: ServeConfig | None = None, metrics_path: str | None = None, device: str | None = None) -> gr.Blocks:
+def demo_from_pretrained(
+    name_or_path: str, config: ServeConfig | None = None, metrics_path: str | None = None, device: str | None = None
+) -> gr.Blocks:
     """Load a model folder or Hub repo and build its demo (what a Space's app.py calls)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    return build_demo(Recommender.from_pretrained(name_or_path, config=config, device=device, metrics_path=metrics_path))
+    return build_demo(
+        Recommender.from_pretrained(name_or_path, config=config, device=device, metrics_path=metrics_path)
+    )

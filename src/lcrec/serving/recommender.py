@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import numbers
 import os
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ServeConfig
+from ..io_utils import read_json
+from .config import RequestLimits
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,17 @@ class Recommender:
     batch_size)` and `tokenizer.item_index` / `tokenizer.titles`.
     """
 
-    def __init__(self, model, tokenizer, config: ServeConfig | None = None, metrics: dict[str, Any] | None = None, name: str = "model"):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        config: RequestLimits | None = None,
+        metrics: dict[str, Any] | None = None,
+        name: str = "model",
+    ):
         self.model = model
         self.tokenizer = tokenizer
-        self.config = config or ServeConfig()
+        self.config = config or RequestLimits()
         self.metrics = metrics
         self.name = name
         self.item_ids: list[int] = [int(item) for item in tokenizer.item_index.item_ids]
@@ -55,8 +62,17 @@ class Recommender:
         self._search_keys = [(item, self.titles[item].casefold()) for item in self.item_ids]
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, config: ServeConfig | None = None, device: str | None = None, metrics_path: str | None = None) -> "Recommender":
-        """Load a saved LC-Rec model folder or Hub repo (full weights or an adapter folder) with its tokenizer."""
+    def from_pretrained(
+        cls,
+        name_or_path: str,
+        config: RequestLimits | None = None,
+        device: str | None = None,
+        metrics_path: str | None = None,
+    ) -> Recommender:
+        """Load a saved LC-Rec model folder or Hub repo (full weights or an adapter folder) with its tokenizer.
+
+        `device` None: cuda when available, else cpu (`lcrec serve` checks a given device before loading).
+        """
         import torch
 
         from ..modeling_lcrec import LCRecForCausalLM
@@ -64,49 +80,73 @@ class Recommender:
 
         if os.path.exists(name_or_path) and not os.path.isdir(name_or_path):
             raise ValueError(f"--model {name_or_path}: expected a model folder or a Hub repo id, got a file")
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model = LCRecForCausalLM.from_pretrained(name_or_path)
         tokenizer = model.tokenizer or LCRecTokenizer.from_pretrained(name_or_path)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model.to(device).eval()
         metrics = load_metrics(metrics_path) if metrics_path else find_model_metrics(name_or_path)
-        logger.info("loaded %s: %d items, device %s, metrics %s", name_or_path, len(tokenizer.item_index.item_ids), device, "found" if metrics else "not found")
+        logger.info(
+            "loaded %s: %d items, device %s, metrics %s",
+            name_or_path,
+            len(tokenizer.item_index.item_ids),
+            device,
+            "found" if metrics else "not found",
+        )
         return cls(model, tokenizer, config=config, metrics=metrics, name=name_or_path)
 
     @property
     def num_items(self) -> int:
         return len(self.item_ids)
 
-    def check_request(self, histories: Sequence[Sequence[int]], top_k: int, num_beams: int | None) -> None:
-        """Raise RequestError naming the first problem: empty/too-long histories, unknown items, bad top_k/num_beams."""
-        limits = self.config
-        if len(histories) == 0:
-            raise RequestError("no histories given: send a non-empty `history` or `histories`")
-        if len(histories) > limits.max_users_per_request:
-            raise RequestError(f"{len(histories)} histories in one request; at most {limits.max_users_per_request} allowed")
-        max_top_k = min(limits.max_top_k, self.num_items)
-        if not 1 <= top_k <= max_top_k:
-            raise RequestError(f"top_k={top_k} is out of range: must be between 1 and {max_top_k}")
-        if num_beams is not None and not top_k <= num_beams <= limits.max_num_beams:
-            raise RequestError(f"num_beams={num_beams} is out of range: must be between top_k={top_k} and {limits.max_num_beams}")
-        for position, history in enumerate(histories):
-            where = "history" if len(histories) == 1 else f"history {position}"
-            if len(history) == 0:
-                raise RequestError(f"{where} is empty: give at least one item id")
-            if len(history) > limits.max_history:
-                raise RequestError(f"{where} has {len(history)} items; at most {limits.max_history} allowed")
-            unknown = [item for item in history if item not in self._known]
-            if unknown:
-                shown = ", ".join(str(item) for item in unknown[:10]) + (", ..." if len(unknown) > 10 else "")
-                raise RequestError(f"{where}: unknown item ids [{shown}] (not in the model's catalogue of {self.num_items} items)")
+    def check_request(self, histories: object, top_k: int, num_beams: int | None) -> list[list[int]]:
+        """The histories as lists of int item ids, or RequestError naming the first problem.
 
-    def recommend(self, histories: Sequence[Sequence[int]], top_k: int | None = None, num_beams: int | None = None) -> list[list[RecommendedItem]]:
-        """Validate, then rank items for every history in one recommend() call (chunked at `max_batch`)."""
+        Histories go through the model's one history check (`lcrec.prompts.check_histories`: one history or a list
+        of them; a bool, float or string is never an item id; unknown and empty refused), then this server's limits
+        apply to their number and length and to top_k and num_beams.
+        """
+        from ..prompts import check_histories
+
+        limits = self.config
+        max_top_k = min(limits.max_top_k, self.num_items)
+        if not _is_integer(top_k) or not 1 <= top_k <= max_top_k:
+            raise RequestError(f"top_k={top_k!r} is out of range: must be an integer between 1 and {max_top_k}")
+        if num_beams is not None and (not _is_integer(num_beams) or not top_k <= num_beams <= limits.max_num_beams):
+            raise RequestError(
+                f"num_beams={num_beams!r} is out of range: must be an integer between top_k={top_k} and "
+                f"{limits.max_num_beams}"
+            )
+        try:
+            checked = check_histories(histories, self._known)
+        except KeyError as error:
+            raise RequestError(f"{error.args[0]} (the model's catalogue has {self.num_items} items)") from None
+        except (TypeError, ValueError) as error:
+            raise RequestError(str(error)) from None
+        if not checked:
+            raise RequestError("no histories given: send a non-empty `history` or `histories`")
+        for user, history in enumerate(checked):
+            if len(history) > limits.max_history:
+                raise RequestError(f"history {user} has {len(history)} items; at most {limits.max_history} allowed")
+        return checked
+
+    def recommend(
+        self, histories: object, top_k: int | None = None, num_beams: int | None = None
+    ) -> list[list[RecommendedItem]]:
+        """Validate (`check_request`), then rank items for every history (`rank`)."""
         top_k = self.config.default_top_k if top_k is None else top_k
-        histories = [[int(item) for item in history] for history in histories]
-        self.check_request(histories, top_k, num_beams)
-        ranked = self.model.recommend(histories, top_k=top_k, num_beams=num_beams, batch_size=self.config.max_batch)
+        return self.rank(self.check_request(histories, top_k, num_beams), top_k, num_beams)
+
+    def rank(self, histories: list[list[int]], top_k: int, num_beams: int | None) -> list[list[RecommendedItem]]:
+        """Top-`top_k` items per checked history, all through one decoder call (one prefill, one decoding loop).
+
+        No request limits apply here: the server ranks a whole micro-batch with its beam count as top_k.
+        """
+        ranked = self.model.recommend(histories, top_k=top_k, num_beams=num_beams)
         return [
-            [RecommendedItem(rank=rank, item_id=int(item), title=self.titles[int(item)], score=float(score)) for rank, (item, score) in enumerate(items, start=1)]
+            [
+                RecommendedItem(rank=rank, item_id=int(item), title=self.titles[int(item)], score=float(score))
+                for rank, (item, score) in enumerate(items, start=1)
+            ]
             for items in ranked
         ]
 
@@ -120,8 +160,9 @@ class Recommender:
         words = query.casefold().split()
         phrase = " ".join(words)
         hits: list[tuple[int, int]] = []
-        if query.strip().isdigit() and int(query) in self._known:
-            hits.append((-1, int(query)))
+        text = query.strip()
+        if text.isascii() and text.isdecimal() and len(text) <= 19 and int(text) in self._known:
+            hits.append((-1, int(text)))
         for item, title in self._search_keys:
             if all(word in title for word in words):
                 hits.append((0 if phrase and title.startswith(phrase) else 1, item))
@@ -137,12 +178,8 @@ class Recommender:
 
 
 def load_metrics(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a metrics.json written by `lcrec evaluate`."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: malformed JSON at line {error.lineno}: {error.msg}") from None
+    """Read a metrics.json written by `lcrec evaluate` (a JSON object)."""
+    return read_json(path, expect=dict)
 
 
 def find_model_metrics(name_or_path: str) -> dict[str, Any] | None:
@@ -181,6 +218,11 @@ def _card_metrics(card_path: str | os.PathLike) -> dict[str, Any] | None:
     return metrics or None
 
 
+def _is_integer(value: Any) -> bool:
+    """An integer (Python or NumPy), not a bool: True and 12.0 are never item ids."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def format_metrics(metrics: dict[str, Any] | None) -> str:
     """A Markdown table of the headline metrics (HR@K, NDCG@K and run facts), for the demo page.
 
@@ -190,7 +232,13 @@ def format_metrics(metrics: dict[str, Any] | None) -> str:
         return "No evaluation metrics found for this model (no metrics.json or model-card results)."
     rows = [(key, metrics[key]) for key in METRIC_KEYS + RUN_KEYS if key in metrics]
     if not any(key in metrics for key in METRIC_KEYS):
-        rows = [(key, value) for key, value in metrics.items() if isinstance(value, (int, float)) and not isinstance(value, bool)]
+        rows = [
+            (key, value)
+            for key, value in metrics.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        ]
     lines = ["| metric | value |", "|---|---|"]
-    lines += [f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |" for key, value in rows]
+    lines += [
+        f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |" for key, value in rows
+    ]
     return "\n".join(lines)

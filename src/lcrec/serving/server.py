@@ -8,7 +8,6 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
-
 # On shutdown, requests still computing get this long; then the waiting ones are failed (see MicroBatcher.stop).
 GRACEFUL_SHUTDOWN_S = 10
 
@@ -24,13 +23,29 @@ class BackgroundServer:
     `url` is valid once `start()` returns; `start` waits at most `startup_timeout` seconds.
     """
 
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning", startup_timeout: float = 30.0):
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        startup_timeout: float = 30.0,
+    ):
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level=log_level,
+                lifespan="on",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            )
+        )
         self.startup_timeout = startup_timeout
         self._thread: threading.Thread | None = None
         self.url = ""
 
-    def start(self) -> "BackgroundServer":
+    def start(self) -> BackgroundServer:
         self._thread = threading.Thread(target=self.server.run, name="lcrec-uvicorn", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + self.startup_timeout
@@ -49,7 +64,7 @@ class BackgroundServer:
             self._thread.join(timeout)
             self._thread = None
 
-    def __enter__(self) -> "BackgroundServer":
+    def __enter__(self) -> BackgroundServer:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

@@ -9,17 +9,19 @@ from ..io_utils import write_text
 
 APP_TEMPLATE = '''"""Hugging Face Space: the LC-Rec demo for {model_id} (written by lcrec; runs as is).
 
-Set the LCREC_MODEL variable to serve another model repo.
+Set the LCREC_MODEL variable to serve another model repo. A login: set the Space secret LCREC_API_KEY (the password,
+any user name) or LCREC_DEMO_AUTH (USER:PASSWORD).
 """
 
 import os
 
+from lcrec.serving.auth import gradio_login, resolve_api_key, resolve_demo_login
 from lcrec.serving.demo import demo_from_pretrained
 
 demo = demo_from_pretrained(os.environ.get("LCREC_MODEL", {model_id!r}))
 
 if __name__ == "__main__":
-    demo.launch()
+    demo.launch(auth=gradio_login(resolve_api_key(None), resolve_demo_login(None)))
 '''
 
 SPACE_README_TEMPLATE = """---
@@ -52,7 +54,9 @@ def default_requirement() -> str:
         return "lcrec[serve]"
 
 
-def write_space_files(folder: str | os.PathLike, model_id: str, title: str | None = None, requirement: str | None = None) -> list[Path]:
+def write_space_files(
+    folder: str | os.PathLike, model_id: str, title: str | None = None, requirement: str | None = None
+) -> list[Path]:
     """Write app.py, requirements.txt and README.md (Space front matter) for `model_id` into `folder`.
 
     `requirement` is the pip line that installs lcrec (default `lcrec[serve]==<this version>`; pass a

@@ -6,10 +6,10 @@ so `recommend()` and `lcrec --help` stay light.
 
 from importlib import import_module
 
-from .templates import PROMPT_FORMAT, TASK_SPECS, TASKS, Template, format_prompt, load_templates, load_templates_file, parse_templates
+from ..prompts import DEFAULT_MAX_HISTORY, PROMPT_FORMAT, format_prompt
+from .templates import TASK_SPECS, TASKS, Template, load_templates, load_templates_file, parse_templates
 
 _LAZY = {
-    "DEFAULT_MAX_HISTORY": ".mix",
     "MissingTaskDataError": ".mix",
     "TaskMix": ".mix",
     "build_task_mix": ".mix",
@@ -19,7 +19,7 @@ _LAZY = {
     "augment_user_texts": ".augment",
 }
 
-__all__ = ["PROMPT_FORMAT", "TASKS", "TASK_SPECS", "Template", "format_prompt", "load_templates", "load_templates_file", "parse_templates", *_LAZY]
+__all__ = ["DEFAULT_MAX_HISTORY", "PROMPT_FORMAT", "TASKS", "TASK_SPECS", "Template", "format_prompt", "load_templates", "load_templates_file", "parse_templates", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -21,19 +21,20 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, DatasetDict, Features, Value, concatenate_datasets
 
-from ..indexing import ItemIndex
+from ..indexing import ItemIndex, check_index_covers_dataset
+from ..prompts import DEFAULT_MAX_HISTORY, join_history, recent_items
 from .templates import TASKS, Template, load_templates
 from .user_texts import UserTexts, load_user_texts
 
 logger = logging.getLogger(__name__)
 
-HISTORY_SEPARATOR = ", "
-DEFAULT_MAX_HISTORY = 20
 # Per-task sample caps applied by default: the paper subsamples fusionseqrec (20k-100k samples).
 DEFAULT_SAMPLES_PER_TASK: dict[str, int] = {"fusionseqrec": 20_000}
 MIX_FEATURES = Features({"prompt": Value("string"), "completion": Value("string"), "task": Value("string"), "template_id": Value("int64")})
 _TASK_KEYS = {task: key for key, task in enumerate(TASKS)}
 _USER_TEXT_TASKS = {"itemsearch": "intention", "preferenceobtain": "preference"}
+# Tasks every template of which shows or answers an item's title or description.
+_ITEM_TEXT_TASKS = frozenset({"item2index", "index2item", "fusionseqrec"})
 
 
 class MissingTaskDataError(ValueError):
@@ -73,11 +74,9 @@ class _Catalogue:
         for split in ("items", "train"):
             if split not in dataset:
                 raise ValueError(f"the dataset has no {split!r} split (splits: {list(dataset)}); prepare it with `lcrec prepare`")
+        check_index_covers_dataset(item_index, dataset)
         items = dataset["items"].select_columns(["item_id", "title", "description"]).to_dict()
         num_items = max(items["item_id"], default=-1) + 1
-        missing = [item for item in items["item_id"] if item not in item_index]
-        if missing:
-            raise ValueError(f"the item index lacks {len(missing)} of the dataset's {len(items['item_id'])} items, e.g. {missing[:10]}; was it built for another dataset?")
         self.max_history = max_history
         self.item_ids = items["item_id"]
         self.tokens = [""] * num_items
@@ -94,14 +93,19 @@ class _Catalogue:
         if unknown:
             raise ValueError(f"the train split uses {len(unknown)} items missing from the items split, e.g. {sorted(unknown)[:10]}")
 
+    @property
+    def has_item_text(self) -> bool:
+        """Whether any item has a title or a description."""
+        return any(self.titles) or any(self.descriptions)
+
     def history(self, items: Sequence[int]) -> str:
-        """Index tokens of the most recent `max_history` items, joined."""
-        return HISTORY_SEPARATOR.join([self.tokens[item] for item in items[-self.max_history :]])
+        """Index tokens of the most recent `max_history` items, joined (as recommend() renders them)."""
+        return join_history([self.tokens[item] for item in recent_items(items, self.max_history)])
 
     def history_titles(self, items: Sequence[int]) -> str:
         """Quoted titles of the most recent `max_history` items (items without a title are left out)."""
-        titles = [self.titles[item] for item in items[-self.max_history :]]
-        return HISTORY_SEPARATOR.join([f'"{title}"' for title in titles if title])
+        titles = [self.titles[item] for item in recent_items(items, self.max_history)]
+        return join_history([f'"{title}"' for title in titles if title])
 
 
 def _eligibility(templates: Sequence[Template], fields: Mapping[str, list]) -> np.ndarray:
@@ -185,8 +189,13 @@ def _user_samples(catalogue: _Catalogue, task: str, texts: UserTexts, cap: int |
     return fields
 
 
-def _missing_data(task: str, texts: UserTexts | None) -> str | None:
+def _missing_data(task: str, texts: UserTexts | None, catalogue: _Catalogue) -> str | None:
     """Why `task` cannot be built from this data, or None when it can."""
+    if task in _ITEM_TEXT_TASKS and not catalogue.has_item_text:
+        return (
+            f"task {task} skipped: it needs item titles or descriptions, but every item's are empty (a dataset prepared "
+            "from a release without D.item.json); strict=True (CLI: --strict) makes this an error."
+        )
     if task not in _USER_TEXT_TASKS:
         return None
     kind = _USER_TEXT_TASKS[task]
@@ -266,7 +275,7 @@ class TaskMix:
             texts = load_user_texts(dataset, user_texts)
         samples = {}
         for task in tasks:
-            reason = _missing_data(task, texts)
+            reason = _missing_data(task, texts, catalogue)
             if reason is not None:
                 if strict:
                     raise MissingTaskDataError(reason)
@@ -376,7 +385,7 @@ def build_validation_mix(
     *,
     seed: int = 0,
     max_history: int = DEFAULT_MAX_HISTORY,
-    split: str = "valid",
+    split: str = "validation",
     template_id: int | None = None,
     templates: Sequence[Template] | None = None,
 ) -> Dataset:

@@ -8,7 +8,6 @@ task, the template and the problem.
 
 from __future__ import annotations
 
-import json
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,13 +15,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-# The wrapper every instruction is put in, for training and for recommend(): one place, so they never drift.
-PROMPT_FORMAT = "### Task\n{instruction}\n\n### Answer\n"
-
-
-def format_prompt(instruction: str) -> str:
-    """Wrap a rendered instruction into the prompt the model sees."""
-    return PROMPT_FORMAT.format(instruction=instruction)
+from ..io_utils import read_json
+from ..prompts import format_prompt
 
 
 @dataclass(frozen=True)
@@ -50,7 +44,7 @@ def _form(inputs: str, answers: str) -> TaskForm:
     return TaskForm(frozenset(inputs.split()), frozenset(answers.split()))
 
 
-# Field meanings: history = index tokens of the most recent items joined with ", "; history_titles = their
+# Field meanings: history = index tokens of the most recent items (lcrec.prompts); history_titles = their
 # quoted titles; item = the (target) item's index tokens; title / description = the item's texts;
 # preference / intention = per-user text (see lcrec.tasks.user_texts).
 TASK_SPECS: dict[str, TaskSpec] = {
@@ -161,12 +155,7 @@ def parse_templates(task: str, entries: Sequence[Mapping[str, str]], source: str
 
 def load_templates_file(task: str, path: str | Path) -> tuple[Template, ...]:
     """Validated templates of `task` from a JSON file of your own (same layout as the package data)."""
-    path = Path(path)
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: malformed JSON at line {error.lineno}: {error.msg}") from None
-    return parse_templates(task, entries, source=str(path))
+    return parse_templates(task, read_json(path, expect=list), source=str(path))
 
 
 @cache
@@ -174,9 +163,5 @@ def load_templates(task: str) -> tuple[Template, ...]:
     """All templates of `task`, in file order (template_id = position), validated."""
     if task not in TASK_SPECS:
         raise KeyError(f"unknown task {task!r}; tasks: {list(TASKS)}")
-    resource = resources.files("lcrec.tasks").joinpath("templates", f"{task}.json")
-    try:
-        entries = json.loads(resource.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"package templates {task}.json: malformed JSON at line {error.lineno}: {error.msg}") from None
-    return parse_templates(task, entries, source=f"package templates {task}.json")
+    with resources.as_file(resources.files("lcrec.tasks").joinpath("templates", f"{task}.json")) as path:
+        return parse_templates(task, read_json(path, expect=list), source=f"package templates {task}.json")

@@ -22,6 +22,12 @@ from pathlib import Path
 
 from datasets import DatasetDict
 
+from ..data.readers.lcrec_json import (
+    read_id_map,
+    read_lcrec_user_texts,
+    user_text_values,
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -37,18 +43,10 @@ class UserTexts:
         return len(set(self.preferences) | set(self.intentions))
 
 
-def _texts(value: object, where: str) -> tuple[str, ...]:
-    """A text or list of texts -> the tuple of its non-empty, stripped texts."""
-    values = value if isinstance(value, list) else [value]
-    if not all(isinstance(text, str) for text in values):
-        raise ValueError(f"{where}: expected a string or a list of strings, got {value!r}")
-    return tuple(text.strip() for text in values if text.strip())
-
-
 def _user_ids(dataset: DatasetDict) -> tuple[set[int], dict[str, int]]:
     """The dataset's user ids, and raw_user_id -> user_id (from every split that has both)."""
     raw_to_id: dict[str, int] = {}
-    for name in ("train", "valid", "test"):
+    for name in ("train", "validation", "test"):
         if name in dataset and "raw_user_id" in dataset[name].column_names:
             columns = dataset[name].select_columns(["user_id", "raw_user_id"]).to_dict()
             raw_to_id.update(zip(columns["raw_user_id"], columns["user_id"]))
@@ -65,9 +63,9 @@ def _from_users_split(dataset: DatasetDict) -> UserTexts:
         raise ValueError(f"the dataset's users split lacks the columns {sorted(missing)}")
     preferences, intentions = {}, {}
     for user, preference, intention in zip(columns["user_id"], columns["preference"], columns["intention"]):
-        if texts := _texts(preference or "", f"users split, user {user}"):
+        if texts := user_text_values(preference or "", f"users split, user {user}"):
             preferences[int(user)] = texts
-        if texts := _texts(intention or "", f"users split, user {user}"):
+        if texts := user_text_values(intention or "", f"users split, user {user}"):
             intentions[int(user)] = texts
     return UserTexts(preferences, intentions, "the dataset's users split")
 
@@ -81,7 +79,9 @@ def _read_jsonl(path: Path) -> list[dict]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                hint = " (an interrupted `lcrec augment`? rerun it to finish the file)" if not line.endswith("\n") else ""
+                hint = (
+                    " (an interrupted `lcrec augment`? rerun it to finish the file)" if not line.endswith("\n") else ""
+                )
                 raise ValueError(f"{path}: line {line_number}: malformed JSON: {error.msg}{hint}") from None
             if not isinstance(row, dict) or ("user_id" not in row and "raw_user_id" not in row):
                 raise ValueError(f"{path}: line {line_number}: expected an object with user_id or raw_user_id")
@@ -93,9 +93,14 @@ def _read_jsonl(path: Path) -> list[dict]:
 def _report_unknown(path: Path, unknown: list, matched: int) -> None:
     """Users of the file missing from the dataset: a warning when some match, an error when none does."""
     if unknown and not matched:
-        raise ValueError(f"{path}: none of its {len(unknown)} users is in the dataset (e.g. {unknown[:5]}); was it written for another dataset?")
+        raise ValueError(
+            f"{path}: none of its {len(unknown)} users is in the dataset (e.g. {unknown[:5]}); was it written for "
+            "another dataset?"
+        )
     if unknown:
-        logger.warning("%s: %d users are not in the dataset and were left out, e.g. %s", path, len(unknown), unknown[:5])
+        logger.warning(
+            "%s: %d users are not in the dataset and were left out, e.g. %s", path, len(unknown), unknown[:5]
+        )
 
 
 def _from_jsonl(path: Path, dataset: DatasetDict) -> UserTexts:
@@ -108,16 +113,17 @@ def _from_jsonl(path: Path, dataset: DatasetDict) -> UserTexts:
             user = raw_to_id.get(str(row["raw_user_id"]))
             if user is not None and "user_id" in row and int(row["user_id"]) != user:
                 raise ValueError(
-                    f"{where}: raw_user_id {row['raw_user_id']!r} is user {user} in the dataset but user_id {row['user_id']} in the file; was the dataset prepared again?"
+                    f"{where}: raw_user_id {row['raw_user_id']!r} is user {user} in the dataset but user_id "
+                    f"{row['user_id']} in the file; was the dataset prepared again?"
                 )
         else:
             user = int(row["user_id"]) if "user_id" in row and int(row["user_id"]) in ids else None
         if user is None:
             unknown.append(row.get("raw_user_id", row.get("user_id")))
             continue
-        if texts := _texts(row.get("preference", ""), where):
+        if texts := user_text_values(row.get("preference", ""), where):
             preferences[user] = texts
-        if texts := _texts(row.get("intention", ""), where):
+        if texts := user_text_values(row.get("intention", ""), where):
             intentions[user] = texts
     _report_unknown(path, unknown, matched=len(set(preferences) | set(intentions)))
     return UserTexts(preferences, intentions, str(path))
@@ -130,50 +136,31 @@ def _train_target_raw_ids(dataset: DatasetDict) -> dict[int, str]:
     return {user: str(raw_ids[target]) for user, target in zip(train["user_id"], train["target"])}
 
 
-def _lcrec_names(path: Path, kind: str) -> dict[str, str]:
-    """LC-Rec integer key -> raw id, from the `D.{kind}2id` beside `D.user.json` ({} when absent)."""
-    names_path = path.with_name(path.name.removesuffix(".user.json") + f".{kind}2id")
-    if not path.name.endswith(".user.json") or not names_path.exists():
-        return {}
-    names = {}
-    for line_number, line in enumerate(names_path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            raw, sep, key = line.rpartition("\t")
-            if not sep:
-                raise ValueError(f"{names_path}: line {line_number}: expected 'raw_id<TAB>id'")
-            names[key.strip()] = raw
-    return names
-
-
-def _from_lcrec_json(path: Path, data: dict, dataset: DatasetDict) -> UserTexts:
+def _from_lcrec_json(path: Path, dataset: DatasetDict) -> UserTexts:
+    """Join LC-Rec's `D.user.json` (parsed by `lcrec.data.readers.lcrec_json`) to the dataset's users by raw id."""
     _, raw_to_id = _user_ids(dataset)
     if not raw_to_id:
         raise ValueError(f"{path}: joining LC-Rec user texts needs the dataset's raw_user_id column")
-    names, item_names = _lcrec_names(path, "user"), _lcrec_names(path, "item")
+    stem = path.name.removesuffix(".user.json") if path.name.endswith(".user.json") else None
+    names = (read_id_map(path.with_name(f"{stem}.user2id")) if stem else None) or {}
+    item_names = (read_id_map(path.with_name(f"{stem}.item2id")) if stem else None) or {}
+    parsed = read_lcrec_user_texts(path)
     unknown: set[str] = set()
 
     def user_of(key: str) -> int | None:
-        user = raw_to_id.get(names.get(str(key), str(key)))
+        user = raw_to_id.get(names.get(key, key))
         if user is None:
-            unknown.add(str(key))
+            unknown.add(key)
         return user
 
-    preferences, intentions = {}, {}
-    for key, value in (data.get("user_explicit_preference") or {}).items():
-        if (user := user_of(key)) is not None and (texts := _texts(value, f"{path}: user_explicit_preference[{key}]")):
-            preferences[user] = texts
-    vague = data.get("user_vague_intention") or {}
-    if vague and "train" not in vague:
-        raise ValueError(f"{path}: user_vague_intention has no 'train' part (found {sorted(vague)})")
+    preferences = {user: texts for key, texts in parsed.preferences.items() if (user := user_of(key)) is not None}
+    intentions = {user: texts for key, texts in parsed.intentions.items() if (user := user_of(key)) is not None}
     targets = _train_target_raw_ids(dataset) if "raw_id" in dataset["items"].column_names else {}
-    mismatched = []
-    for key, value in (vague.get("train") or {}).items():
-        if not isinstance(value, dict) or "querys" not in value:
-            raise ValueError(f"{path}: user_vague_intention.train[{key}]: expected an object with 'querys'")
-        if (user := user_of(key)) is not None and (texts := _texts(value["querys"], f"{path}: user_vague_intention.train[{key}].querys")):
-            intentions[user] = texts
-            if "item" in value and user in targets and targets[user] != item_names.get(str(value["item"]), str(value["item"])):
-                mismatched.append(key)
+    mismatched = [
+        key
+        for key, item in parsed.intention_items.items()
+        if (user := raw_to_id.get(names.get(key, key))) in targets and targets[user] != item_names.get(item, item)
+    ]
     if mismatched:
         logger.warning(
             "%s: for %d users the intention's item is not the training target itemsearch asks for (e.g. users %s); "
@@ -191,17 +178,18 @@ def load_user_texts(dataset: DatasetDict, source: str | Path | None = None) -> U
     if source is None:
         return _from_users_split(dataset) if "users" in dataset else None
     path = Path(source)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, expected a user texts file (.jsonl or D.user.json)")
     if not path.is_file():
         raise FileNotFoundError(f"user texts file not found: {path}")
     if path.suffix == ".jsonl":
         texts = _from_jsonl(path, dataset)
     else:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: malformed JSON at line {error.lineno}: {error.msg}") from None
-        if not isinstance(data, dict) or not ({"user_explicit_preference", "user_vague_intention"} & set(data)):
-            raise ValueError(f"{path}: not LC-Rec's user.json layout (expected user_explicit_preference / user_vague_intention); augment output ends in .jsonl")
-        texts = _from_lcrec_json(path, data, dataset)
-    logger.info("user texts from %s: %d users with preferences, %d with intentions", texts.source, len(texts.preferences), len(texts.intentions))
+        texts = _from_lcrec_json(path, dataset)
+    logger.info(
+        "user texts from %s: %d users with preferences, %d with intentions",
+        texts.source,
+        len(texts.preferences),
+        len(texts.intentions),
+    )
     return texts

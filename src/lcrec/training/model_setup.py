@@ -20,7 +20,9 @@ def resolve_base_model(name: str) -> str:
     return name
 
 
-def build_tokenizer_and_model(options: ModelOptions, item_index: ItemIndex, titles: dict[int, str], texts: Iterable[str]):
+def build_tokenizer_and_model(
+    options: ModelOptions, item_index: ItemIndex, titles: dict[int, str], texts: Iterable[str]
+):
     """(LCRecTokenizer, LCRecForCausalLM) for `options.base_model`; `texts` train the scratch tokenizer only."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -53,7 +55,9 @@ def build_tokenizer_and_model(options: ModelOptions, item_index: ItemIndex, titl
         load_kwargs["attn_implementation"] = options.attn_implementation
     base = AutoModelForCausalLM.from_pretrained(source, **load_kwargs)
     model = LCRecForCausalLM.from_base(base, tokenizer)
-    logger.info("base %s: %.1fM parameters, vocabulary %d", options.base_model, model.num_parameters() / 1e6, len(tokenizer))
+    logger.info(
+        "base %s: %.1fM parameters, vocabulary %d", options.base_model, model.num_parameters() / 1e6, len(tokenizer)
+    )
     return tokenizer, model
 
 
@@ -66,6 +70,12 @@ def build_lora_config(model, options: LoraOptions):
 
     targets = options.lora_target_modules
     target_modules = targets[0] if targets == ["all-linear"] else list(targets)
+    settings = {
+        "r": options.lora_r,
+        "lora_alpha": options.lora_alpha,
+        "lora_dropout": options.lora_dropout,
+        "target_modules": target_modules,
+    }
     if options.lora_train_index_tokens:
-        return lora_config_for(model, r=options.lora_r, lora_alpha=options.lora_alpha, lora_dropout=options.lora_dropout, target_modules=target_modules)
-    return LoraConfig(task_type="CAUSAL_LM", r=options.lora_r, lora_alpha=options.lora_alpha, lora_dropout=options.lora_dropout, target_modules=target_modules)
+        return lora_config_for(model, **settings)
+    return LoraConfig(task_type="CAUSAL_LM", **settings)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..prompts import DEFAULT_MAX_HISTORY
 from ..tasks import TASKS
 
 ALL_TASKS = list(TASKS)
@@ -17,17 +18,42 @@ SMOLLM2 = "smollm2"
 
 @dataclass
 class DataOptions:
-    """Where the prepared dataset and item index live, and which tasks the mix holds."""
+    """What the run reads (prepared dataset, item index, task mix) and whether it may replace a foreign output_dir."""
 
     dataset_dir: str | None = field(default=None, metadata={"help": "prepared dataset folder (`lcrec prepare --out`)"})
-    index_dir: str | None = field(default=None, metadata={"help": "item index folder (`lcrec index --out`) or an index.json"})
-    tasks: list[str] = field(default_factory=lambda: list(ALL_TASKS), metadata={"help": f"tasks of the training mix, among {ALL_TASKS}"})
-    max_history: int = field(default=20, metadata={"help": "most recent items kept in a history"})
-    fusionseqrec_samples: int | None = field(default=None, metadata={"help": "fusionseqrec subsample size (None: the task builder's default, 20,000)"})
-    seqrec_samples: int | None = field(default=None, metadata={"help": "seqrec subsample size (None: every training prefix)"})
-    user_text: str | None = field(default=None, metadata={"help": "per-user texts for itemsearch/preferenceobtain: `lcrec augment` .jsonl or LC-Rec D.user.json (default: the dataset's users split)"})
-    skip_missing_tasks: bool = field(default=True, metadata={"help": "skip (with a message) tasks whose data is missing instead of raising"})
-    valid_samples: int | None = field(default=None, metadata={"help": "validation users used for eval_loss (None: all)"})
+    index_dir: str | None = field(
+        default=None, metadata={"help": "item index folder (`lcrec index --out`) or an index.json"}
+    )
+    tasks: list[str] = field(
+        default_factory=lambda: list(ALL_TASKS), metadata={"help": f"tasks of the training mix, among {ALL_TASKS}"}
+    )
+    max_history: int = field(default=DEFAULT_MAX_HISTORY, metadata={"help": "most recent items kept in a history"})
+    fusionseqrec_samples: int | None = field(
+        default=None, metadata={"help": "fusionseqrec subsample size (None: the task builder's default, 20,000)"}
+    )
+    seqrec_samples: int | None = field(
+        default=None, metadata={"help": "seqrec subsample size (None: every training prefix)"}
+    )
+    user_text: str | None = field(
+        default=None,
+        metadata={
+            "help": "per-user texts for itemsearch/preferenceobtain: `lcrec augment` .jsonl or LC-Rec D.user.json "
+            "(default: the dataset's users split)"
+        },
+    )
+    skip_missing_tasks: bool = field(
+        default=True, metadata={"help": "skip (with a message) tasks whose data is missing instead of raising"}
+    )
+    validation_samples: int | None = field(
+        default=None, metadata={"help": "validation users whose seqrec rows give eval_loss (None: all)"}
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "let output_dir be a non-empty folder that a previous `lcrec train` did not write "
+            "(its contents may be replaced)"
+        },
+    )
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.tasks) - set(ALL_TASKS))
@@ -37,6 +63,10 @@ class DataOptions:
             raise ValueError("tasks is empty: name at least one of " + ", ".join(ALL_TASKS))
         if self.max_history < 1:
             raise ValueError(f"max_history must be >= 1, got {self.max_history}")
+        for name in ("fusionseqrec_samples", "seqrec_samples", "validation_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 (or None for all), got {value}")
 
 
 @dataclass
@@ -44,15 +74,29 @@ class ModelOptions:
     """The base LM: a Hub id or path, `smollm2` (offline asset) or `scratch` (compact Llama, sizes below)."""
 
     base_model: str = field(default=SCRATCH, metadata={"help": f"hub id, local path, {SMOLLM2!r} or {SCRATCH!r}"})
-    torch_dtype: str | None = field(default=None, metadata={"help": "weights dtype when loading a pretrained base (float32, bfloat16, ...)"})
-    attn_implementation: str | None = field(default=None, metadata={"help": "attention kernel of a pretrained base (sdpa, flash_attention_2, ...)"})
-    scratch_vocab_size: int = field(default=2048, metadata={"help": "scratch: BPE vocabulary size before index tokens"})
+    torch_dtype: str | None = field(
+        default=None, metadata={"help": "weights dtype when loading a pretrained base (float32, bfloat16, ...)"}
+    )
+    attn_implementation: str | None = field(
+        default=None, metadata={"help": "attention kernel of a pretrained base (sdpa, flash_attention_2, ...)"}
+    )
+    scratch_vocab_size: int = field(
+        default=2048, metadata={"help": "scratch: BPE vocabulary size before index tokens"}
+    )
     scratch_hidden_size: int = field(default=128, metadata={"help": "scratch: hidden size"})
     scratch_num_layers: int = field(default=2, metadata={"help": "scratch: decoder layers"})
     scratch_num_heads: int = field(default=4, metadata={"help": "scratch: attention heads"})
     scratch_intermediate_size: int = field(default=512, metadata={"help": "scratch: MLP size"})
     scratch_max_positions: int = field(default=512, metadata={"help": "scratch: maximum sequence length"})
-    scratch_tie_embeddings: bool = field(default=True, metadata={"help": "scratch: share the input embedding with the output head"})
+    scratch_tie_embeddings: bool = field(
+        default=True, metadata={"help": "scratch: share the input embedding with the output head"}
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("scratch_vocab_size", "scratch_hidden_size", "scratch_num_layers", "scratch_num_heads",
+                     "scratch_intermediate_size", "scratch_max_positions"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     @property
     def is_scratch(self) -> bool:
@@ -69,14 +113,23 @@ class LoraOptions:
     lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA path"})
     lora_target_modules: list[str] = field(
         default_factory=lambda: ["all-linear"],
-        metadata={"help": "linear modules that get LoRA (names such as q_proj v_proj, or all-linear: every linear layer but the head)"},
+        metadata={
+            "help": "linear modules that get LoRA (names such as q_proj v_proj, or all-linear: every linear layer "
+            "but the head)"
+        },
     )
-    lora_train_index_tokens: bool = field(default=True, metadata={"help": "train the index-token rows of the embedding and output head"})
+    lora_train_index_tokens: bool = field(
+        default=True, metadata={"help": "train the index-token rows of the embedding and output head"}
+    )
 
     def __post_init__(self) -> None:
         if self.lora_r < 1:
             raise ValueError(f"lora_r must be >= 1, got {self.lora_r}")
+        if self.lora_alpha <= 0:
+            raise ValueError(f"lora_alpha must be > 0, got {self.lora_alpha}")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if "lm_head" in self.lora_target_modules:
-            raise ValueError("lora_target_modules must not hold lm_head: its index-token rows train via lora_train_index_tokens")
+            raise ValueError(
+                "lora_target_modules must not hold lm_head: its index-token rows train via lora_train_index_tokens"
+            )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
+from datasets import Dataset
 from transformers import LlamaConfig, TokenizersBackend
 
 from ..indexing.item_index import ItemIndex
@@ -46,8 +47,22 @@ def train_scratch_tokenizer(
         show_progress=False,
     )
     backend.train_from_iterator(_without_index_tokens(texts), trainer)
-    base = TokenizersBackend(tokenizer_object=backend, pad_token=PAD_TOKEN, eos_token=EOS_TOKEN, bos_token=None, unk_token=None)
+    base = TokenizersBackend(
+        tokenizer_object=backend, pad_token=PAD_TOKEN, eos_token=EOS_TOKEN, bos_token=None, unk_token=None
+    )
     return LCRecTokenizer.from_base(base, item_index, titles=titles)
+
+
+def scratch_tokenizer_texts(mix: Dataset, items: Dataset, max_rows: int = 20_000) -> Iterator[str]:
+    """Texts the scratch tokenizer learns from: prompts and completions of (at most `max_rows` rows of) a
+    shuffled mix, and every item text. Prompts repeat their templates, so a sample covers the vocabulary."""
+    rows = mix.select_columns(["prompt", "completion"]).select(range(min(max_rows, len(mix))))
+    for row in rows:
+        yield row["prompt"]
+        yield row["completion"]
+    for column in ("title", "description", "brand", "categories"):
+        if column in items.column_names:
+            yield from (text for text in items[column] if text)
 
 
 def scratch_llama_config(

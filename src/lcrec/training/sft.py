@@ -1,21 +1,20 @@
-"""The SFT pipeline behind `recipes/sft.py` and `lcrec train`: data -> tokenizer/model -> SFTTrainer -> model folder."""
+"""The SFT pipeline of `recipes/sft.py` and `lcrec train`: data -> tokenizer/model -> SFTTrainer -> model folder."""
 
 from __future__ import annotations
 
 import logging
 import math
-import os
-import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..io_utils import write_json
-from ..lora import save_adapter
+from .model_folder import TRAINING_RESULTS, prepare_output_dir, save_model_folder
 from .options import DataOptions, LoraOptions, ModelOptions
 
 logger = logging.getLogger(__name__)
 
-TRAINING_RESULTS = "training_results.json"
+__all__ = ["TRAINING_RESULTS", "check_sft_config", "resume_argument", "run_sft", "training_epochs"]
 
 
 def check_sft_config(args) -> None:
@@ -29,7 +28,7 @@ def check_sft_config(args) -> None:
 
 
 def resume_argument(value: str | bool | None) -> str | bool | None:
-    """`--resume_from_checkpoint true|last` resumes from the newest checkpoint in output_dir; a path resumes from it."""
+    """`--resume_from_checkpoint true|last`: the newest checkpoint in output_dir; a path resumes from that one."""
     if isinstance(value, str) and value.lower() in {"true", "last"}:
         return True
     if isinstance(value, str) and value.lower() in {"false", "none", ""}:
@@ -47,49 +46,65 @@ def training_epochs(args, rows: int) -> int:
     return math.ceil(args.max_steps / steps_per_epoch)
 
 
-def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, args) -> Path:
-    """Train an LC-Rec model with TRL's SFTTrainer and write the model folder `args.output_dir`; returns its path."""
+def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, args, callbacks: Sequence = ()) -> Path:
+    """Train an LC-Rec model with TRL's SFTTrainer and write the model folder `args.output_dir`; returns its path.
+
+    `args` (an SFTConfig) is not modified. `callbacks` are extra `transformers.TrainerCallback`s.
+    """
     from datasets import concatenate_datasets
     from transformers import set_seed
 
     from ..data import load_prepared
-    from .mix import build_mixes, scratch_tokenizer_texts
     from ..indexing import ItemIndex
     from .model_setup import build_lora_config, build_tokenizer_and_model
+    from .scratch import scratch_tokenizer_texts
+    from .template_draws import build_template_draws
     from .tokenize import tokenize_prompt_completion
     from .trainer import LCRecSFTTrainer
 
     if not data.dataset_dir or not data.index_dir:
-        raise ValueError("dataset_dir and index_dir are required (folders written by `lcrec prepare` and `lcrec index`)")
+        raise ValueError("dataset_dir and index_dir are required (the folders of `lcrec prepare` and `lcrec index`)")
     check_sft_config(args)
+    output_dir = prepare_output_dir(args, data, model_options)
     started = time.perf_counter()
     set_seed(args.seed)
 
     dataset = load_prepared(data.dataset_dir)
     item_index = ItemIndex.from_path(data.index_dir)
-    draws, valid = build_mixes(data, dataset, item_index, seed=args.seed, num_epochs=lambda rows: training_epochs(args, rows))
+    draws, validation = build_template_draws(
+        data, dataset, item_index, seed=args.seed, num_epochs=lambda rows: training_epochs(args, rows)
+    )
     titles = {int(i): t for i, t in zip(dataset["items"]["item_id"], dataset["items"]["title"])}
-    tokenizer, model = build_tokenizer_and_model(model_options, item_index, titles, scratch_tokenizer_texts(draws[0], dataset["items"]))
+    texts = scratch_tokenizer_texts(draws[0], dataset["items"])
+    tokenizer, model = build_tokenizer_and_model(model_options, item_index, titles, texts)
     model.config.max_history = data.max_history  # recommend() truncates histories as training did
 
-    draws = [tokenize_prompt_completion(draw, tokenizer, args.max_length, name=f"train draw {i}") for i, draw in enumerate(draws)]
-    valid = tokenize_prompt_completion(valid, tokenizer, args.max_length, name="validation")
-    peft_config = build_lora_config(model, lora) if lora.use_lora else None
-
+    draws = [
+        tokenize_prompt_completion(draw, tokenizer, args.max_length, name=f"train draw {i}")
+        for i, draw in enumerate(draws)
+    ]
+    validation = tokenize_prompt_completion(validation, tokenizer, args.max_length, name="validation")
     trainer = LCRecSFTTrainer(
         model=model,
         args=args,
         train_dataset=concatenate_datasets(draws),
-        eval_dataset=valid,
+        eval_dataset=validation,
         processing_class=tokenizer,
-        peft_config=peft_config,
+        peft_config=build_lora_config(model, lora) if lora.use_lora else None,
+        callbacks=list(callbacks),
         draw_sizes=[len(draw) for draw in draws],
     )
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    logger.info("training %.2fM of %.2fM parameters (%s)", trainable / 1e6, trainer.model.num_parameters() / 1e6, "LoRA" if lora.use_lora else "full")
+    logger.info(
+        "training %.2fM of %.2fM parameters (%s)",
+        trainable / 1e6, trainer.model.num_parameters() / 1e6, "LoRA" if lora.use_lora else "full",
+    )
     result = trainer.train(resume_from_checkpoint=resume_argument(args.resume_from_checkpoint))
-    output_dir = save_model_folder(trainer, Path(args.output_dir), use_lora=lora.use_lora)
+    save_model_folder(trainer, output_dir, use_lora=lora.use_lora)
     if trainer.is_world_process_zero():
+        from ..hub.model_card import write_model_card  # the card contract (CONTRACTS 7): training output calls it
+
+        state = trainer.state
         write_json(
             output_dir / TRAINING_RESULTS,
             {
@@ -97,45 +112,48 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
                 "use_lora": lora.use_lora,
                 "tasks": list(data.tasks),
                 "train_rows_per_draw": [len(draw) for draw in draws],
-                "valid_rows": len(valid),
-                "best_checkpoint": trainer.state.best_model_checkpoint,
-                "best_eval_loss": trainer.state.best_metric,
+                "validation_rows": len(validation),
+                "best_checkpoint": _relative_checkpoint(state.best_model_checkpoint, output_dir),
+                "best_eval_loss": state.best_metric,
+                "settings": training_settings(trainer.args, lora, state),
                 "metrics": result.metrics,
-                "log_history": trainer.state.log_history,
+                "log_history": state.log_history,
                 "seconds": round(time.perf_counter() - started, 1),
             },
         )
+        write_model_card(output_dir, dataset_dir=data.dataset_dir, index_dir=data.index_dir)
     return output_dir
 
 
-def save_model_folder(trainer, output_dir: Path, use_lora: bool) -> Path:
-    """Write the final model folder (AutoModel.from_pretrained loads it). A LoRA run saves the merged weights, and
-    for a pretrained base also `adapter/`: LoRA + index-token rows only, which AutoModel loads onto the base.
+def training_settings(args, lora: LoraOptions, state) -> dict:
+    """The settings the model card shows: JSON scalars and lists, no paths."""
+    settings = {
+        "learning_rate": args.learning_rate,
+        "lr_scheduler_type": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
+        "max_steps": args.max_steps,
+        "num_train_epochs": state.num_train_epochs,
+        "per_device_train_batch_size": args.per_device_train_batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "world_size": args.world_size,
+        "max_length": args.max_length,
+        "seed": args.seed,
+        "global_step": state.global_step,
+    }
+    if lora.use_lora:
+        settings.update(
+            lora_r=lora.lora_r,
+            lora_alpha=lora.lora_alpha,
+            lora_dropout=lora.lora_dropout,
+            lora_target_modules=list(lora.lora_target_modules),
+        )
+    return settings
 
-    Files are written to a staging folder first and each is renamed into place, so a reader never sees a
-    half-written file; checkpoints already in `output_dir` stay.
-    """
-    staging = output_dir / ".final.tmp"
-    if trainer.is_world_process_zero() and staging.exists():
-        shutil.rmtree(staging)
-    if use_lora:
-        if trainer.is_world_process_zero():
-            peft_model = trainer.accelerator.unwrap_model(trainer.model)
-            if peft_model.get_base_model().config.base_model_name_or_path:
-                save_adapter(peft_model, staging / "adapter")
-            # an LCRecForCausalLM saves its tokenizer (with the index) too
-            peft_model.merge_and_unload().save_pretrained(staging)
-    else:
-        trainer.save_model(str(staging))  # gathers sharded weights under DeepSpeed ZeRO-3 / FSDP
-    if trainer.is_world_process_zero():
-        # The Trainer's pickled arguments stay in the checkpoints (for resuming), not in the model folder.
-        (staging / "training_args.bin").unlink(missing_ok=True)
-        for entry in sorted(staging.iterdir()):
-            target = output_dir / entry.name
-            if entry.is_dir() and target.exists():
-                shutil.rmtree(target)
-            os.replace(entry, target)
-        staging.rmdir()
-        logger.info("saved the model folder %s", output_dir)
-    trainer.accelerator.wait_for_everyone()
-    return output_dir
+
+def _relative_checkpoint(path: str | None, output_dir: Path) -> str | None:
+    """The best checkpoint as a path inside output_dir (no machine paths in published records)."""
+    if not path:
+        return None
+    try:
+        return Path(path).resolve().relative_to(output_dir.resolve()).as_posix()
+    except ValueError:
+        return Path(path).name

@@ -11,8 +11,10 @@ logger = logging.getLogger(__name__)
 IGNORE_INDEX = -100  # label of a token that carries no loss (the prompt)
 
 
-def tokenize_prompt_completion(dataset: Dataset, tokenizer, max_length: int | None, name: str = "train", batch_size: int = 1000) -> Dataset:
-    """Add `input_ids` and `labels` (-100 on prompt tokens, the token id on completion + EOS) to prompt/completion rows.
+def tokenize_prompt_completion(
+    dataset: Dataset, tokenizer, max_length: int | None, name: str = "train", batch_size: int = 1000
+) -> Dataset:
+    """Add `input_ids` and `labels` (-100 on prompt tokens, the ids of completion + EOS) to prompt/completion rows.
 
     The prompt is tokenized alone, exactly as `recommend()` tokenizes it at inference, and the completion's
     tokens (+ EOS) follow it, so training never sees a prompt/answer boundary that inference would not.
@@ -28,9 +30,10 @@ def tokenize_prompt_completion(dataset: Dataset, tokenizer, max_length: int | No
     def encode(batch: dict) -> dict:
         prompts = tokenizer(batch["prompt"])["input_ids"]
         completions = tokenizer(batch["completion"], add_special_tokens=False)["input_ids"]
+        pairs = list(zip(prompts, completions))
         return {
-            "input_ids": [prompt + completion + [eos_id] for prompt, completion in zip(prompts, completions)],
-            "labels": [[IGNORE_INDEX] * len(prompt) + completion + [eos_id] for prompt, completion in zip(prompts, completions)],
+            "input_ids": [prompt + completion + [eos_id] for prompt, completion in pairs],
+            "labels": [[IGNORE_INDEX] * len(prompt) + completion + [eos_id] for prompt, completion in pairs],
         }
 
     encoded = dataset.map(encode, batched=True, batch_size=batch_size, desc=f"Tokenizing {name} mix")
@@ -41,8 +44,13 @@ def tokenize_prompt_completion(dataset: Dataset, tokenizer, max_length: int | No
     dropped = len(lengths) - len(keep)
     if dropped:
         if not keep:
-            raise ValueError(f"{name}: every row is longer than max_length={max_length} (longest {max(lengths)} tokens); raise max_length")
-        tasks = encoded.select(sorted(set(range(len(lengths))) - set(keep)))["task"] if "task" in encoded.column_names else []
+            raise ValueError(
+                f"{name}: every row is longer than max_length={max_length} (longest {max(lengths)} tokens); "
+                "raise max_length"
+            )
+        tasks = []
+        if "task" in encoded.column_names:
+            tasks = encoded.select(sorted(set(range(len(lengths))) - set(keep)))["task"]
         by_task = {task: tasks.count(task) for task in sorted(set(tasks))}
         logger.warning(
             "%s: dropped %d of %d rows longer than max_length=%d (longest %d tokens; by task: %s); "

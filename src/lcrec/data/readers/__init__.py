@@ -30,7 +30,9 @@ def detect_format(source: Path) -> str:
         for name, check in checks:
             if any(check(file_name) for file_name in names):
                 return name
-        raise ValueError(f"{source}: cannot tell the dataset layout from its files; pass --format ({', '.join(FORMATS)})")
+        raise ValueError(
+            f"{source}: cannot tell the dataset layout from its files; pass --format ({', '.join(FORMATS)})"
+        )
     if not source.exists():
         raise FileNotFoundError(f"{source}: no such file or folder")
     name = source.name.removesuffix(".gz")
@@ -42,7 +44,9 @@ def detect_format(source: Path) -> str:
         return "amazon2018"  # a ratings-only CSV next to its metadata
     if name.endswith((".csv", ".tsv", ".parquet")):
         return "csv"
-    raise ValueError(f"{source}: cannot tell the dataset layout from the file name; pass --format ({', '.join(FORMATS)})")
+    raise ValueError(
+        f"{source}: cannot tell the dataset layout from the file name; pass --format ({', '.join(FORMATS)})"
+    )
 
 
 def read_source(

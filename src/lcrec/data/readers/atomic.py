@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..files import parse_timestamps, read_delimited, require_file
+from ..files import RecordLines, parse_timestamps, read_delimited, require_file
 from ..raw import Drop, OnBad, RawDataset
 from ..text import join_list_values
 
@@ -77,7 +77,8 @@ def read_recbole(folder: Path, name: str | None = None, on_bad: OnBad = "error")
     require_columns(inter, ("user_id", "item_id"), inter_path)
     interactions = pd.DataFrame({"user": inter["user_id"], "item": inter["item_id"]})
     if "timestamp" in inter.columns:
-        timestamps, keep = parse_timestamps(inter["timestamp"], inter_path, 2, drops, on_bad)
+        lines = RecordLines(inter_path, "\t", quote=False, fields=len(inter.columns) if on_bad == "drop" else None)
+        timestamps, keep = parse_timestamps(inter["timestamp"], inter_path, lines, drops, on_bad)
         interactions["timestamp"] = timestamps
         interactions = interactions[keep] if not keep.all() else interactions
     items = atomic_items(read_atomic(require_file(item_path, "RecBole item file"), drops, on_bad), item_path)
@@ -91,4 +92,3 @@ def read_movielens_100k(on_bad: OnBad = "error") -> RawDataset:
     raw = read_recbole(movielens_100k_dir(), "ml-100k", on_bad)
     raw.source = "ml-100k"
     return raw
-

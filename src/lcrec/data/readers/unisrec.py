@@ -39,7 +39,9 @@ def read_unisrec(folder: Path, name: str | None = None, on_bad: OnBad = "error")
     frame = frame.assign(sequence=sequences, length=sequences.str.count(" ") + 1)
     frame = frame.sort_values(["length", "rank"], ascending=[False, True], kind="stable")
     longest = frame.drop_duplicates("user_id", keep="first")
-    longest = longest.assign(order=pd.to_numeric(longest["user_id"], errors="coerce")).sort_values("order", kind="stable")
+    longest = longest.assign(order=pd.to_numeric(longest["user_id"], errors="coerce")).sort_values(
+        "order", kind="stable"
+    )
 
     item_names = _index_map(folder / f"{name}.item2index", drops, on_bad)
     user_names = _index_map(folder / f"{name}.user2index", drops, on_bad)
@@ -63,16 +65,20 @@ def read_unisrec(folder: Path, name: str | None = None, on_bad: OnBad = "error")
 
 def _index_map(path: Path, drops: list[Drop], on_bad: OnBad) -> pd.Series:
     """`raw_id<TAB>index` file -> Series index(str) -> raw id."""
-    frame = read_delimited(require_file(path, "UniSRec id map"), "\t", drops, on_bad, column_names=["raw", "index"], quote=False)
+    frame = read_delimited(
+        require_file(path, "UniSRec id map"), "\t", drops, on_bad, column_names=["raw", "index"], quote=False
+    )
     return pd.Series(frame["raw"].to_numpy(), index=frame["index"].str.strip().to_numpy())
 
 
 def _split_text(texts: pd.DataFrame) -> pd.DataFrame:
-    """"title. categories. brand." -> three fields; any other shape stays whole in the title."""
+    """ "title. categories. brand." -> three fields; any other shape stays whole in the title."""
     text = texts["text"].fillna("").str.strip()
     parts = text.str.replace(r"\.+$", "", regex=True).str.rsplit(". ", n=2)
     shaped = (parts.str.len() == 3).to_numpy()
-    items = pd.DataFrame({"item": texts["item_id"].astype(str), "title": text, "description": "", "brand": "", "categories": ""})
+    items = pd.DataFrame(
+        {"item": texts["item_id"].astype(str), "title": text, "description": "", "brand": "", "categories": ""}
+    )
     if shaped.any():
         items.loc[shaped, "title"] = parts[shaped].str[0]
         items.loc[shaped, "categories"] = parts[shaped].str[1]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from datasets import DatasetDict
 
+from ..config import UserSelection
 from ..metrics import METRIC_NAMES, max_cutoff, mean_metrics
 from ..ranking import rank_by_scores, select_rows
 from ..report import build_metrics_record
@@ -22,7 +23,10 @@ ALIASES = {"pop": "most_popular", "popularity": "most_popular", "most_popular": 
 
 def training_sequences(dataset: DatasetDict) -> list[list[int]]:
     """Each user's full training sequence: the train split's history followed by its target."""
-    return [list(history) + [int(target)] for history, target in zip(dataset["train"]["history"], dataset["train"]["target"])]
+    return [
+        list(history) + [int(target)]
+        for history, target in zip(dataset["train"]["history"], dataset["train"]["target"])
+    ]
 
 
 def split_rows(dataset: DatasetDict, split: str, rows: list[int] | None = None) -> tuple[list[list[int]], list[int]]:
@@ -31,7 +35,9 @@ def split_rows(dataset: DatasetDict, split: str, rows: list[int] | None = None) 
     return [list(history) for history in table["history"]], [int(target) for target in table["target"]]
 
 
-def evaluate_scorer(score, histories: list[list[int]], targets: list[int], exclude_history: bool = False) -> dict[str, float]:
+def evaluate_scorer(
+    score, histories: list[list[int]], targets: list[int], exclude_history: bool = False
+) -> dict[str, float]:
     """Mean HR/NDCG of a full-catalogue scorer `score(histories) -> (users, items)` over these users."""
     ranked = rank_by_scores(score, histories, max_cutoff(METRIC_NAMES), exclude_history)
     return mean_metrics(ranked, targets)
@@ -43,48 +49,63 @@ def fit_baseline(
     exclude_history: bool = False,
     sasrec_config: SASRecConfig | None = None,
 ) -> tuple[MostPopular | SASRec, dict]:
-    """Train `name` ("most_popular" or "sasrec") on the train split; returns the model and training facts."""
+    """Train `name` ("most_popular" or "sasrec") on the train split; returns the model and training facts.
+
+    SASRec stops early on the validation split's NDCG@10 (all validation users, the same history exclusion).
+    """
     method = canonical_name(name)
     num_items = len(dataset["items"])
     sequences = training_sequences(dataset)
     if method == "most_popular":
         return MostPopular.fit(sequences, num_items), {}
     config = sasrec_config or SASRecConfig()
-    config.num_items = num_items
+    if config.num_items not in (0, num_items):
+        raise ValueError(f"SASRecConfig.num_items is {config.num_items} but the dataset has {num_items} items")
+    config = replace(config, num_items=num_items)
 
-    valid_histories, valid_targets = split_rows(dataset, "valid")
+    validation_histories, validation_targets = split_rows(dataset, "validation")
 
     def validate(model: SASRec) -> float:
-        return evaluate_scorer(model.score, valid_histories, valid_targets, exclude_history)["NDCG@10"]
+        return evaluate_scorer(model.score, validation_histories, validation_targets, exclude_history)["NDCG@10"]
 
     model, log = train_sasrec(sequences, config, validate)
-    best = max(log, key=lambda entry: entry.get("valid", float("-inf")))
-    return model, {"config": asdict(config), "epochs": len(log), "best_epoch": best["epoch"], "best_valid_NDCG@10": best.get("valid")}
+    best = max(log, key=lambda entry: entry.get("validation", float("-inf")))
+    return model, {
+        "config": asdict(config),
+        "epochs": len(log),
+        "best_epoch": best["epoch"],
+        "best_validation_NDCG@10": best.get("validation"),
+    }
 
 
 def run_baseline(
     name: str,
     dataset: DatasetDict,
-    split: str = "test",
-    max_users: int | None = None,
-    user_seed: int = 0,
-    exclude_history: bool = False,
+    users: UserSelection | None = None,
     sasrec_config: SASRecConfig | None = None,
     model_dir: str | None = None,
 ) -> dict:
-    """Fit, evaluate on the same users the LC-Rec evaluation picks (same `max_users`, `user_seed`), and
-    return a metrics.json record; SASRec weights go to `model_dir` when given."""
+    """Fit, evaluate on the users `users` selects (pass the LC-Rec evaluation's config to score the same users with
+    the same exclusion rule), and return a metrics.json record; SASRec weights go to `model_dir` when given."""
     method = canonical_name(name)
+    users = users or UserSelection()
     started = time.perf_counter()
-    model, facts = fit_baseline(method, dataset, exclude_history, sasrec_config)
+    model, facts = fit_baseline(method, dataset, users.exclude_history, sasrec_config)
     fit_seconds = time.perf_counter() - started
     if model_dir is not None and isinstance(model, SASRec):
         model.save_pretrained(model_dir)
-    rows = select_rows(len(dataset[split]), max_users, user_seed)
+    rows = select_rows(len(dataset[users.split]), users.max_users, users.user_seed)
     started = time.perf_counter()
-    metrics = evaluate_scorer(model.score, *split_rows(dataset, split, rows), exclude_history)
+    metrics = evaluate_scorer(model.score, *split_rows(dataset, users.split, rows), users.exclude_history)
     seconds = time.perf_counter() - started
-    logger.info("%s on %d %s users: HR@10 %.4f NDCG@10 %.4f", method, len(rows), split, metrics["HR@10"], metrics["NDCG@10"])
+    logger.info(
+        "%s on %d %s users: HR@10 %.4f NDCG@10 %.4f",
+        method,
+        len(rows),
+        users.split,
+        metrics["HR@10"],
+        metrics["NDCG@10"],
+    )
     return build_metrics_record(
         {"none": metrics},
         method=method,
@@ -92,10 +113,10 @@ def run_baseline(
         num_beams=None,
         invalid_rate=0.0,
         seconds=seconds,
-        exclude_history=exclude_history,
-        split=split,
-        max_users=max_users,
-        user_seed=user_seed,
+        exclude_history=users.exclude_history,
+        split=users.split,
+        max_users=users.max_users,
+        user_seed=users.user_seed,
         fit_seconds=round(fit_seconds, 3),
         **facts,
     )

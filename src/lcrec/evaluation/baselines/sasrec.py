@@ -7,14 +7,15 @@ stronger setting) or binary cross-entropy with one sampled negative per position
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import time
+from argparse import SUPPRESS
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ...io_utils import save_with, write_json
+from ...io_utils import read_json, save_with, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -35,29 +36,46 @@ LOSSES = ("ce", "bce")
 class SASRecConfig:
     """Architecture and training settings (defaults follow RecBole's SASRec, with a CPU-sized schedule)."""
 
-    num_items: int = 0
-    max_len: int = 50
-    hidden_size: int = 64
-    num_layers: int = 2
-    num_heads: int = 2
-    inner_size: int = 256
-    dropout: float = 0.3
-    loss: str = "ce"
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    max_epochs: int = 200
-    patience: int = 5
-    max_seconds: float | None = None
-    seed: int = 42
+    # Set from the dataset by fit_baseline (so hidden from `lcrec baseline`); a saved model records it.
+    num_items: int = field(default=0, metadata={"help": SUPPRESS})
+    max_len: int = field(default=50, metadata={"help": "most recent items the model reads"})
+    hidden_size: int = field(default=64, metadata={"help": "item embedding and transformer width"})
+    num_layers: int = field(default=2, metadata={"help": "self-attention blocks"})
+    num_heads: int = field(default=2, metadata={"help": "attention heads per block (must divide hidden_size)"})
+    inner_size: int = field(default=256, metadata={"help": "feed-forward width"})
+    dropout: float = field(default=0.3, metadata={"help": "dropout on embeddings, attention and feed-forward"})
+    loss: Literal["ce", "bce"] = field(
+        default="ce", metadata={"help": "ce: softmax over all items; bce: one sampled negative (the original paper)"}
+    )
+    learning_rate: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    batch_size: int = field(default=128, metadata={"help": "training windows per step"})
+    max_epochs: int = field(default=200, metadata={"help": "most training epochs"})
+    patience: int = field(default=5, metadata={"help": "epochs without a better validation NDCG@10 before stopping"})
+    max_seconds: float | None = field(
+        default=None, metadata={"help": "training time budget in seconds (None: no limit but max_epochs)"}
+    )
+    seed: int = field(default=42, metadata={"help": "torch seed of initialisation, batches and negatives"})
 
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"SASRec loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.hidden_size % self.num_heads:
+        if self.num_heads < 1 or self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
-        if self.max_len < 1 or self.num_layers < 1:
-            raise ValueError("max_len and num_layers must be >= 1")
+        if self.max_len < 1 or self.num_layers < 1 or self.inner_size < 1:
+            raise ValueError("max_len, num_layers and inner_size must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1:
+            raise ValueError("batch_size, max_epochs and patience must be >= 1")
+        if self.learning_rate <= 0 or self.weight_decay < 0:
+            raise ValueError(
+                f"learning_rate must be > 0 and weight_decay >= 0, got {self.learning_rate}, {self.weight_decay}"
+            )
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ValueError(f"max_seconds must be > 0 or None, got {self.max_seconds}")
+        if self.num_items < 0:
+            raise ValueError(f"num_items must be >= 0, got {self.num_items}")
 
 
 class _Block(nn.Module):
@@ -117,7 +135,9 @@ class SASRec(nn.Module):
         """(batch, length) shifted item ids -> (batch, length, hidden) states; position t sees items <= t."""
         length = inputs.shape[1]
         positions = torch.arange(length, device=inputs.device)
-        hidden = self.item_embeddings(inputs) * math.sqrt(self.config.hidden_size) + self.position_embeddings(positions)
+        hidden = self.item_embeddings(inputs) * math.sqrt(self.config.hidden_size) + self.position_embeddings(
+            positions
+        )
         valid = inputs > 0
         hidden = self.embedding_dropout(hidden) * valid.unsqueeze(-1)
         causal = torch.ones(length, length, dtype=torch.bool, device=inputs.device).tril()
@@ -132,14 +152,18 @@ class SASRec(nn.Module):
         """Scores of all real items (item id order) for each state."""
         return states @ self.item_embeddings.weight[1:].T
 
-    def loss(self, inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def loss(
+        self, inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Next-item loss at every position whose target is a real item (targets shifted, 0 = none)."""
         states = self.encode(inputs)
         keep = targets > 0
         states, positives = states[keep], targets[keep] - 1
         if self.config.loss == "ce":
             return F.cross_entropy(self.item_logits(states), positives)
-        negatives = torch.randint(0, self.config.num_items, positives.shape, generator=generator, device=positives.device)
+        negatives = torch.randint(
+            0, self.config.num_items, positives.shape, generator=generator, device=positives.device
+        )
         # A sampled negative equal to the positive is moved to the next item, so it is always a true negative.
         negatives = torch.where(negatives == positives, (negatives + 1) % self.config.num_items, negatives)
         weights = self.item_embeddings.weight[1:]
@@ -154,7 +178,11 @@ class SASRec(nn.Module):
         self.eval()
         rows = []
         for start in range(0, len(histories), batch_size):
-            inputs = torch.from_numpy(pad_left([h[-self.config.max_len :] for h in histories[start : start + batch_size]], self.config.max_len))
+            inputs = torch.from_numpy(
+                pad_left(
+                    [h[-self.config.max_len :] for h in histories[start : start + batch_size]], self.config.max_len
+                )
+            )
             rows.append(self.item_logits(self.encode(inputs)[:, -1]).numpy())
         self.train(was_training)
         return np.concatenate(rows) if rows else np.zeros((0, self.config.num_items), dtype=np.float32)
@@ -176,8 +204,8 @@ class SASRec(nn.Module):
         for name in (CONFIG_NAME, WEIGHTS_NAME):
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"{directory}: no {name} (not a SASRec folder)")
-        raw = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
-        known = {field.name for field in fields(SASRecConfig)}
+        raw = read_json(directory / CONFIG_NAME, expect=dict)
+        known = {entry.name for entry in fields(SASRecConfig)}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ValueError(f"{directory / CONFIG_NAME}: unknown keys {unknown}")
@@ -248,16 +276,16 @@ def train_sasrec(
             total += loss.item() * len(batch)
         entry = {"epoch": epoch + 1, "loss": total / len(order), "seconds": round(time.perf_counter() - started, 2)}
         if validate is not None:
-            entry["valid"] = float(validate(model))
-            if entry["valid"] > best_score:
-                best_score, stale = entry["valid"], 0
+            entry["validation"] = float(validate(model))
+            if entry["validation"] > best_score:
+                best_score, stale = entry["validation"], 0
                 best_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
             else:
                 stale += 1
         history.append(entry)
-        progress.set_postfix({key: round(value, 4) for key, value in entry.items() if key in ("loss", "valid")})
+        progress.set_postfix({key: round(value, 4) for key, value in entry.items() if key in ("loss", "validation")})
         if validate is not None and stale >= config.patience:
-            logger.info("SASRec: early stop after epoch %d (best valid %.4f)", epoch + 1, best_score)
+            logger.info("SASRec: early stop after epoch %d (best validation %.4f)", epoch + 1, best_score)
             break
         if config.max_seconds is not None and time.perf_counter() - started > config.max_seconds:
             logger.info("SASRec: time budget of %.0f s reached after epoch %d", config.max_seconds, epoch + 1)

@@ -1,0 +1,277 @@
+"""The quickstart workflow behind `lcrec quickstart` and bench/quality.py: LC-Rec vs SASRec vs most-popular.
+
+prepare -> index (MiniLM + RQ-VAE) -> task mix + SFT (a preset) -> full-ranking evaluation -> baselines on the same
+users -> a results table and example users. Every stage calls the library function, prints its time and leaves its
+artifact under the output folder. Options are chosen on the validation split (`evaluation.split="validation"`); the
+test split is for the final report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..evaluation.config import EvaluationConfig
+from ..io_utils import check_output_dir, mark_output, write_json
+
+COMMAND = "quickstart"
+# What a quickstart folder written before output markers existed holds.
+OUTPUT_SIGNATURE = ("pipeline.json",)
+DEFAULT_PRESET = "ml-100k-cpu"
+
+
+@dataclass
+class QuickstartOptions:
+    """What the workflow runs; the defaults are the quickstart's (MovieLens-100K, the CPU preset). Which users and
+    templates are evaluated is the `EvaluationConfig` passed next to it."""
+
+    source: str = field(default="ml-100k", metadata={"help": "dataset: 'ml-100k' (bundled) or a folder/file"})
+    name: str = field(default="MovieLens-100K", metadata={"help": "dataset name shown in the results"})
+    out: str = field(default="runs/quickstart", metadata={"help": "output folder (data, index, model, metrics)"})
+    preset: str = field(
+        default=DEFAULT_PRESET,
+        metadata={
+            "help": "SFT preset: a packaged name (`lcrec train --help` lists them) or a YAML file",
+            "aliases": ["--config"],
+        },
+    )
+    tasks: list[str] | None = field(default=None, metadata={"help": "training tasks (None: the preset's)"})
+    max_steps: int | None = field(
+        default=None, metadata={"help": "SFT steps (None: the preset's schedule); more steps, better model"}
+    )
+    sasrec_seconds: float = field(default=120.0, metadata={"help": "SASRec training time budget in seconds"})
+    index_epochs: int | None = field(default=None, metadata={"help": "RQ-VAE epochs (None: the index builder's)"})
+    baselines: bool = field(default=True, metadata={"help": "also fit and evaluate most-popular and SASRec"})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "prepared dataset folder, built once and shared (None: OUT/data)"}
+    )
+    index_dir: str | None = field(
+        default=None, metadata={"help": "item index folder, built once and shared (None: OUT/index)"}
+    )
+    reuse: bool = field(
+        default=False, metadata={"help": "keep the data, index and model already under --out instead of rebuilding"}
+    )
+    examples: int = field(default=3, metadata={"help": "evaluated users whose recommendations are printed"})
+    seed: int = field(default=42, metadata={"help": "seed of the index, SFT and SASRec"})
+    threads: int = field(
+        default=1,
+        metadata={
+            "help": "torch CPU threads (0: torch's default); small models gain little from more, and a busy "
+            "machine loses a lot"
+        },
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace a non-empty --out folder that `lcrec quickstart` did not write"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.threads < 0 or self.examples < 0:
+            raise ValueError(f"threads and examples must be >= 0, got {self.threads} and {self.examples}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
+        if self.index_epochs is not None and self.index_epochs < 1:
+            raise ValueError(f"index_epochs must be >= 1 or None, got {self.index_epochs}")
+        if self.sasrec_seconds <= 0:
+            raise ValueError(f"sasrec_seconds must be > 0, got {self.sasrec_seconds}")
+
+
+@contextmanager
+def stage(name: str, seconds: dict[str, float]) -> Iterator[None]:
+    """Print a stage's start and its wall time, and record the time in `seconds`."""
+    print(f"\n== {name} ==", flush=True)
+    started = time.perf_counter()
+    yield
+    seconds[name] = round(time.perf_counter() - started, 1)
+    print(f"== {name}: {seconds[name]:.1f} s ==", flush=True)
+
+
+def run_quickstart(
+    options: QuickstartOptions, evaluation: EvaluationConfig | None = None, command: str | None = None
+) -> dict[str, dict]:
+    """Run every stage and return the metrics records {"LC-Rec": ..., "SASRec": ..., "most-popular": ...}.
+
+    The preset and the output folder are checked before the first stage starts. `command` (the command line that
+    started the run) is recorded with the prepared dataset and in pipeline.json.
+    """
+    from ..data import load_prepared, prepare_dataset
+    from ..evaluation.runner import evaluate_model
+    from ..hub.model_card import update_model_card_metrics
+    from ..modeling_lcrec import LCRecForCausalLM
+    from ..presets import resolve_preset
+
+    evaluation = evaluation or EvaluationConfig()
+    preset = resolve_preset(options.preset)
+    out = Path(options.out)
+    source = None if options.source == "ml-100k" else options.source
+    check_output_dir(out, COMMAND, inputs=[source], overwrite=options.overwrite, signature=OUTPUT_SIGNATURE)
+    out.mkdir(parents=True, exist_ok=True)
+    mark_output(out, COMMAND)  # marked first, so a rerun after a failed stage may reuse or replace the folder
+    model_dir, baseline_dir = out / "model", out / "baselines"
+    # Shared data/index folders (an ablation trains several models on one index) are built once and reused.
+    data_dir = Path(options.data_dir) if options.data_dir else out / "data"
+    index_dir = Path(options.index_dir) if options.index_dir else out / "index"
+    if options.threads:
+        import torch
+
+        # The compact CPU models gain little from more threads, and on a busy machine extra OpenMP threads
+        # spin-wait for cores other jobs hold: one thread is often several times faster there.
+        torch.set_num_threads(options.threads)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+
+    with stage(f"prepare {options.name}", seconds):
+        if (options.reuse or options.data_dir) and (data_dir / "stats.json").is_file():
+            print(f"reusing {data_dir}")
+        else:
+            prepare_dataset(options.source, output_dir=data_dir, overwrite=options.overwrite, command=command)
+        dataset = load_prepared(data_dir)
+        print(f"{len(dataset['items'])} items, {len(dataset['test'])} users -> {data_dir}")
+
+    with stage("index (MiniLM + RQ-VAE)", seconds):
+        _build_index(options, dataset, index_dir)
+
+    with stage("task mix + SFT", seconds):
+        _train(options, preset, data_dir, index_dir, model_dir)
+
+    with stage("evaluate LC-Rec", seconds):
+        model = LCRecForCausalLM.from_pretrained(model_dir)
+        lcrec = evaluate_model(model, dataset, evaluation, output_file=str(out / "metrics.json"))
+        update_model_card_metrics(model_dir, lcrec)
+        print(
+            f"HR@10 {lcrec['HR@10']:.4f} on {lcrec['num_users']} {lcrec['split']} users, "
+            f"invalid_rate {lcrec['invalid_rate']}, {lcrec['users_per_second']:.2f} users/s"
+        )
+
+    records = {"LC-Rec": lcrec}
+    if options.baselines:
+        records.update(_run_baselines(options, evaluation, dataset, baseline_dir, seconds))
+    total = time.perf_counter() - started
+    write_json(
+        out / "pipeline.json",
+        {
+            "options": asdict(options),
+            "evaluation": asdict(evaluation),
+            "preset": str(preset),
+            "command": command,
+            "stage_seconds": seconds,
+            "total_seconds": round(total, 1),
+            "HR@10": {name: record["HR@10"] for name, record in records.items()},
+        },
+    )
+    _print_results(options, dataset, records)
+    _print_examples(model, dataset, evaluation, lcrec, options.examples)
+    times = ", ".join(f"{name} {value:.0f} s" for name, value in seconds.items())
+    print(f"\nstage times: {times}; total {total / 60:.1f} min")
+    print(f"artifacts under {out}/")
+    return records
+
+
+def _run_baselines(options: QuickstartOptions, evaluation: EvaluationConfig, dataset, baseline_dir: Path, seconds):
+    """Most-popular and SASRec on the users the LC-Rec evaluation used, with the same exclusion rule."""
+    from ..evaluation.baselines import SASRecConfig, run_baseline
+
+    with stage("baseline most-popular", seconds):
+        popular = run_baseline("most_popular", dataset, evaluation)
+        write_json(baseline_dir / "most_popular.json", popular)
+    with stage("baseline SASRec", seconds):
+        sasrec_config = SASRecConfig(max_seconds=options.sasrec_seconds, seed=options.seed)
+        sasrec = run_baseline(
+            "sasrec", dataset, evaluation, sasrec_config=sasrec_config, model_dir=str(baseline_dir / "sasrec")
+        )
+        write_json(baseline_dir / "sasrec.json", sasrec)
+    return {"SASRec": sasrec, "most-popular": popular}
+
+
+def _print_results(options: QuickstartOptions, dataset, records: dict[str, dict]) -> None:
+    from ..evaluation.report import format_table
+
+    lcrec = records["LC-Rec"]
+    users = "all" if lcrec["max_users"] is None else f"a seeded sample of {lcrec['num_users']}"
+    print(
+        f"\n{options.name}, leave-one-out {lcrec['split']} split, full ranking over {len(dataset['items'])} items, "
+        f"{users} users (the same for every method), exclude_history={lcrec['exclude_history']}, "
+        f"LC-Rec templates {lcrec['templates']}, {lcrec['num_beams']} beams"
+    )
+    print(format_table(records))
+    for name in ("most-popular", "SASRec"):
+        if name in records:
+            base = records[name]["HR@10"]
+            ratio = f"{lcrec['HR@10'] / base:.2f}x" if base else "n/a"
+            print(f"LC-Rec HR@10 vs {name}: {lcrec['HR@10']:.4f} vs {base:.4f} ({ratio})")
+
+
+def _build_index(options: QuickstartOptions, dataset, index_dir: Path) -> None:
+    from ..indexing import RQVAETrainingArguments, build_index
+    from ..indexing.embedding import DEFAULT_ENCODER
+
+    if (options.reuse or options.index_dir) and (index_dir / "index.json").is_file():
+        print(f"reusing {index_dir}")
+        return
+    epochs = {"epochs": options.index_epochs} if options.index_epochs else {}
+    training = RQVAETrainingArguments(seed=options.seed, **epochs)
+    items = dataset["items"].to_list()
+    stats = build_index(
+        items, index_dir, encoder=DEFAULT_ENCODER, training_args=training, overwrite=options.overwrite
+    ).stats
+    print(
+        f"{stats['num_items']} items, codebooks {stats['codebook_sizes']}, collisions {stats['collisions']} "
+        f"-> {index_dir}"
+    )
+
+
+def sft_options(preset: Path, **overrides: Any) -> tuple:
+    """(DataOptions, ModelOptions, LoraOptions, SFTConfig) from a preset YAML with `overrides` (field -> value)."""
+    import yaml
+
+    from ..training import make_sft_parser
+
+    values = yaml.safe_load(preset.read_text(encoding="utf-8"))
+    if not isinstance(values, dict):
+        raise ValueError(f"{preset}: an SFT preset must be a YAML mapping of option names to values")
+    return make_sft_parser().parse_dict({**values, **overrides})
+
+
+def _train(options: QuickstartOptions, preset: Path, data_dir: Path, index_dir: Path, model_dir: Path) -> None:
+    from ..training import run_sft
+
+    if options.reuse and (model_dir / "config.json").is_file():
+        print(f"reusing {model_dir}")
+        return
+    overrides: dict[str, Any] = dict(
+        dataset_dir=str(data_dir),
+        index_dir=str(index_dir),
+        output_dir=str(model_dir),
+        seed=options.seed,
+        overwrite=options.overwrite,
+    )
+    if options.max_steps:
+        overrides["max_steps"] = options.max_steps
+    if options.tasks:
+        overrides["tasks"] = list(options.tasks)
+    run_sft(*sft_options(preset, **overrides))
+    print(f"model -> {model_dir}")
+
+
+def _print_examples(model, dataset, evaluation: EvaluationConfig, record: dict, count: int) -> None:
+    """A few evaluated users: their last items, and the top-5 recommendations by title (* = the held-out item)."""
+    from ..evaluation.ranking import finalize_ranking, select_rows
+
+    if count < 1:
+        return
+    table = dataset[evaluation.split]
+    rows = select_rows(len(table), evaluation.max_users, evaluation.user_seed)[:count]
+    users = table.select(rows)
+    titles = dataset["items"]["title"]
+    histories = [list(history) for history in users["history"]]
+    beams = record["num_beams"]
+    ranked = model.recommend(histories, top_k=beams, num_beams=beams, template=record["templates"][0])
+    for user, history, target, items in zip(users["user_id"], histories, users["target"], ranked):
+        top = finalize_ranking([item for item, _ in items], history, 5, evaluation.exclude_history)
+        print(f"\nuser {user}: last items " + "; ".join(titles[item] for item in history[-3:]))
+        print(f"  held-out next item: {titles[target]}")
+        for position, item in enumerate(top, start=1):
+            print(f"  {position}. {titles[item]}{'  *' if item == target else ''}")
