@@ -104,12 +104,18 @@ def research_decode(model: LCRecForCausalLM, prompts: list[str], num_beams: int)
     """LC-Rec's test script: per user one generate() call, beam search constrained per position, not per prefix."""
     tokenizer, language_model = model.tokenizer, model.language_model
     levels = tokenizer.item_index.levels
-    per_level = {level: [int(t) for t in row if t >= 0] for level, row in enumerate(tokenizer.index_token_ids.tolist())}
+    per_level = {
+        level: [int(t) for t in row if t >= 0] for level, row in enumerate(tokenizer.index_token_ids.tolist())
+    }
     trie = catalogue_trie(tokenizer, model.device)
     code_of, level_of = (table.to(model.device) for table in inverse_token_tables(tokenizer.index_token_ids))
     config = GenerationConfig(
-        num_beams=num_beams, num_return_sequences=num_beams, max_new_tokens=levels + 1, do_sample=False,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        num_beams=num_beams,
+        num_return_sequences=num_beams,
+        max_new_tokens=levels + 1,
+        do_sample=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     results = []
     for prompt in prompts:
@@ -139,7 +145,9 @@ def run_method(name: str, model, histories, reference_users: int, device) -> dic
             ranked = [row[:TOP_K] for row in research_decode(model, prompts, BEAMS)]
         else:
             batch_size = 8 if name == "generate" else None
-            result = recommend_items(model, tokenizer, users, top_k=TOP_K, num_beams=BEAMS, batch_size=batch_size, decoder=name)
+            result = recommend_items(
+                model, tokenizer, users, top_k=TOP_K, num_beams=BEAMS, batch_size=batch_size, decoder=name
+            )
             ranked = [[item for item, _ in row] for row in result]
             scores = [[score for _, score in row] for row in result]
         if device.type == "cuda":
@@ -148,9 +156,20 @@ def run_method(name: str, model, histories, reference_users: int, device) -> dic
     catalogue = set(tokenizer.item_index.item_ids)
     returned = [item for row in ranked for item in row]
     invalid = sum(item is None or item not in catalogue for item in returned) / max(1, len(returned))
-    repeated = sum(len(valid) - len(set(valid)) for valid in ([item for item in row if item is not None] for row in ranked))
-    return {"name": name, "users": len(users), "users_per_s": len(users) / seconds, "users_per_cpu_s": len(users) / cpu_seconds, "invalid": invalid,
-            "repeated": repeated, "peak_mb": memory.peak / 2**20, "ranked": ranked, "scores": scores}
+    repeated = sum(
+        len(valid) - len(set(valid)) for valid in ([item for item in row if item is not None] for row in ranked)
+    )
+    return {
+        "name": name,
+        "users": len(users),
+        "users_per_s": len(users) / seconds,
+        "users_per_cpu_s": len(users) / cpu_seconds,
+        "invalid": invalid,
+        "repeated": repeated,
+        "peak_mb": memory.peak / 2**20,
+        "ranked": ranked,
+        "scores": scores,
+    }
 
 
 def isolated(function, *args) -> dict:
@@ -176,7 +195,7 @@ def isolated(function, *args) -> dict:
 
 
 def same_up_to_ties(a: list[int], b: list[int], scores_a: list[float], scores_b: list[float]) -> bool:
-    """Equal rankings, or the same items with scores agreeing within 1e-4 (order of float-precision ties may differ)."""
+    """Equal rankings, or the same items with scores agreeing within 1e-4 (float-precision ties may swap)."""
     close = len(scores_a) == len(scores_b) and all(abs(x - y) < 1e-4 for x, y in zip(scores_a, scores_b))
     return a == b or (sorted(a) == sorted(b) and close)
 
@@ -190,16 +209,26 @@ def compare(model, histories, reference_users: int, device, title: str) -> None:
     baseline, cpu_baseline = rows["research"]["users_per_s"], rows["research"]["users_per_cpu_s"]
     tree = rows["tree"]
     print(f"\n## {title}\n")
-    print("| method | users | users/s | vs research | users/CPU-s | vs research (CPU) | invalid items | repeated | peak memory "
-          "| rankings = tree (up to float ties) |")
+    print(
+        "| method | users | users/s | vs research | users/CPU-s | vs research (CPU) | invalid items | repeated "
+        "| peak memory | rankings = tree (up to float ties) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, row in rows.items():
         pairs = list(zip(row["ranked"], tree["ranked"]))
         same = sum(a == b for a, b in pairs)
         tied = sum(same_up_to_ties(a, b, sa, sb) for (a, b), sa, sb in zip(pairs, row["scores"] or [], tree["scores"]))
         agreement = f"{same}/{len(pairs)}" + (f" ({tied}/{len(pairs)})" if row["scores"] else "")
-        print(f"| {name} | {row['users']} | {row['users_per_s']:.1f} | {row['users_per_s'] / baseline:.1f}x | {row['users_per_cpu_s']:.1f} "
-              f"| {row['users_per_cpu_s'] / cpu_baseline:.1f}x | {row['invalid']:.1%} | {row['repeated']} | {row['peak_mb']:.0f} MB | {agreement} |")
+        speed, cpu_speed = row["users_per_s"], row["users_per_cpu_s"]
+        cells = [name, row["users"], f"{speed:.1f}", f"{speed / baseline:.1f}x", f"{cpu_speed:.1f}"]
+        cells += [
+            f"{cpu_speed / cpu_baseline:.1f}x",
+            f"{row['invalid']:.1%}",
+            row["repeated"],
+            f"{row['peak_mb']:.0f} MB",
+            agreement,
+        ]
+        print("| " + " | ".join(str(cell) for cell in cells) + " |")
 
 
 def quickstart_model(args, device):
@@ -216,12 +245,24 @@ def quickstart_model(args, device):
     items = dataset["items"]
     index = synthetic_index(items["item_id"], seed=args.seed)
     instructions = default_seqrec_instructions()
-    texts = [seqrec_prompt(instructions[row % len(instructions)], [index.tokens(item) for item in history], 10)
-             for row, history in enumerate(dataset["train"]["history"])] + list(items["title"])
-    tokenizer = train_scratch_tokenizer(texts, index, vocab_size=1024, titles=dict(zip(items["item_id"], items["title"])))
-    config = scratch_llama_config(vocab_size=len(tokenizer), hidden_size=128, num_layers=2, num_heads=4, intermediate_size=384,
-                                  max_position_embeddings=128, tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
-                                  eos_token_id=tokenizer.eos_token_id)
+    texts = [
+        seqrec_prompt(instructions[row % len(instructions)], [index.tokens(item) for item in history], 10)
+        for row, history in enumerate(dataset["train"]["history"])
+    ] + list(items["title"])
+    tokenizer = train_scratch_tokenizer(
+        texts, index, vocab_size=1024, titles=dict(zip(items["item_id"], items["title"]))
+    )
+    config = scratch_llama_config(
+        vocab_size=len(tokenizer),
+        hidden_size=128,
+        num_layers=2,
+        num_heads=4,
+        intermediate_size=384,
+        max_position_embeddings=128,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     torch.manual_seed(args.seed)
     model = LCRecForCausalLM.from_base(config, tokenizer).to(device).eval()
     model.config.max_history = 10  # the ml-100k-cpu preset
@@ -234,13 +275,22 @@ def part_a(args, device) -> None:
 
     model, dataset, what = quickstart_model(args, device)
     histories = [list(history) for history in dataset["test"]["history"]]
-    compare(model, histories, args.reference_users, device,
-            f"(a) quickstart model: {what}, {model.tokenizer.item_index.num_items} items, {len(histories)} ML-100K test users")
-    began = time.perf_counter()
+    compare(
+        model,
+        histories,
+        args.reference_users,
+        device,
+        f"(a) quickstart model: {what}, {model.tokenizer.item_index.num_items} items, "
+        f"{len(histories)} ML-100K test users",
+    )
+    began, cpu_began = time.perf_counter(), time.process_time()
     record = evaluate_model(model, dataset, EvaluationConfig(templates="0", num_beams=BEAMS))
-    seconds = time.perf_counter() - began
-    print(f"\n`evaluate_model` over all {record['num_users']} test users (template 0, {record['num_beams']} beams): "
-          f"{seconds:.2f} s ({record['num_users'] / seconds:.0f} users/s), invalid_rate {record['invalid_rate']}")
+    seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu_began
+    print(
+        f"\n`evaluate_model` over all {record['num_users']} test users (template 0, {record['num_beams']} beams): "
+        f"{seconds:.2f} s wall, {cpu_seconds:.2f} CPU s; HR@10 {record['HR@10']:.4f}, "
+        f"invalid_rate {record['invalid_rate']}"
+    )
 
 
 def part_b(args, device) -> None:
@@ -254,15 +304,21 @@ def part_b(args, device) -> None:
     model.config.max_history = 10
     rng = np.random.default_rng(args.seed)
     histories = [rng.choice(args.smollm2_items, size=10, replace=False).tolist() for _ in range(args.smollm2_users)]
-    compare(model, histories, args.smollm2_reference_users, device,
-            f"(b) SmolLM2-135M, {args.smollm2_items} random items (4 x 256), {len(histories)} users of 10 items")
+    compare(
+        model,
+        histories,
+        args.smollm2_reference_users,
+        device,
+        f"(b) SmolLM2-135M, {args.smollm2_items} random items (4 x 256), {len(histories)} users of 10 items",
+    )
 
 
 def part_c(args, device) -> None:
     from lcrec.assets import smollm2_path
 
     print("\n## (c) scale: a tiny model (2 x 64 Llama, SmolLM2 vocabulary) over synthetic 4 x 256 catalogues\n")
-    print("| items | trie build | trie tables | users | decode users/s | trie lookups, share of decoding | per level (ms) | invalid |")
+    print("| items | trie build | trie tables | users | decode users/s | trie lookups, share of decoding ", end="")
+    print("| per level (ms) | invalid |")
     print("|---:|---:|---:|---:|---:|---:|---|---:|")
     base_tokenizer = AutoTokenizer.from_pretrained(smollm2_path())
     for num_items in args.scale_items:
@@ -271,9 +327,17 @@ def part_c(args, device) -> None:
         SemanticIdTrie.from_index(index)
         build = time.perf_counter() - began
         tokenizer = LCRecTokenizer.from_base(base_tokenizer, index)
-        config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                             num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            tie_word_embeddings=True,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
         torch.manual_seed(args.seed)
         model = LCRecForCausalLM.from_base(config, tokenizer).to(device).eval()
         model.config.max_history = 10
@@ -298,8 +362,14 @@ def part_c(args, device) -> None:
         del trie.children
         invalid = sum(item not in index for row in ranked for item, _ in row)
         levels = np.asarray(spent).reshape(-1, index.levels).sum(axis=0) * 1000
-        print(f"| {num_items:,} | {build:.2f} s | {trie.nbytes / 2**20:.0f} MB | {len(histories)} | {len(histories) / seconds:.0f} "
-              f"| {sum(spent) / seconds:.1%} | {', '.join(f'{ms:.1f}' for ms in levels)} | {invalid} |")
+        cells = [f"{num_items:,}", f"{build:.2f} s", f"{trie.nbytes / 2**20:.0f} MB", len(histories)]
+        cells += [
+            f"{len(histories) / seconds:.0f}",
+            f"{sum(spent) / seconds:.1%}",
+            ", ".join(f"{ms:.1f}" for ms in levels),
+            invalid,
+        ]
+        print("| " + " | ".join(str(cell) for cell in cells) + " |")
 
 
 def main() -> None:
@@ -312,7 +382,9 @@ def main() -> None:
     parser.add_argument("--smollm2-items", type=int, default=2000)
     parser.add_argument("--smollm2-users", type=int, default=16)
     parser.add_argument("--smollm2-reference-users", type=int, default=3)
-    parser.add_argument("--scale-items", type=lambda text: [int(n) for n in text.split(",")], default=[100_000, 1_000_000])
+    parser.add_argument(
+        "--scale-items", type=lambda text: [int(n) for n in text.split(",")], default=[100_000, 1_000_000]
+    )
     parser.add_argument("--scale-users", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -320,7 +392,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     load = os.getloadavg()[0]
-    print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}, load average at start {load:.1f} on {os.cpu_count()} CPUs")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}, ", end="")
+    print(f"load average at start {load:.1f} on {os.cpu_count()} CPUs")
     parts = {"a": part_a, "b": part_b, "c": part_c}
     for part in args.parts.split(","):
         parts[part.strip()](args, device)

@@ -248,8 +248,11 @@ async def load(url: str, histories: list[list[int]], top_ks: list[int], clients:
     return {"latencies": latencies, "results": results, "errors": errors, "elapsed": elapsed}
 
 
-def recommend_alone(model: str, histories: list[list[int]], top_k: int, threads: int) -> tuple[float, float]:
-    """Seconds per user of recommend() in this process without HTTP: one user per call, then all in one call."""
+def recommend_alone(
+    model: str, histories: list[list[int]], top_k: int, threads: int, batch: int
+) -> tuple[float, float]:
+    """Seconds per user of recommend() in this process without HTTP: every user alone, then in calls of `batch`
+    users (the server's largest batch). Their ratio bounds what batching can gain on this machine."""
     import torch
 
     from lcrec.serving.allocator import keep_freed_memory_in_heap
@@ -265,7 +268,8 @@ def recommend_alone(model: str, histories: list[list[int]], top_k: int, threads:
         recommender.recommend([history], top_k=top_k)
     single = (time.perf_counter() - start) / len(histories)
     start = time.perf_counter()
-    recommender.recommend(histories, top_k=top_k)
+    for first in range(0, len(histories), batch):
+        recommender.recommend(histories[first : first + batch], top_k=top_k)
     return single, (time.perf_counter() - start) / len(histories)
 
 
@@ -318,13 +322,13 @@ def main() -> int:
             finally:
                 stop_server(process)
                 log.unlink(missing_ok=True)
-        single, batched = recommend_alone(model, histories[: args.max_batch], args.top_k[0], args.threads)
+        single, batched = recommend_alone(model, histories, args.top_k[0], args.threads, args.max_batch)
     load_after = os.getloadavg()
 
     print()
     print(
         f"recommend() alone, in process: {single * 1000:.1f} ms per user one at a time, {batched * 1000:.1f} ms per "
-        f"user in one batch of {min(args.max_batch, len(histories))}: the most batching can gain here is "
+        f"user in calls of {args.max_batch}: the most batching can gain here is "
         f"{single / batched:.2f}x"
     )
     print("| clients | mode | done | req/s | p50 ms | p99 ms | users per decoder call | errors |")

@@ -10,6 +10,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+from conftest import make_item_index, tiny_base_config
 from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, MistralConfig, Qwen3Config
 
 from lcrec.generation import recommend_items
@@ -17,8 +18,6 @@ from lcrec.generation.beam_search import tree_attention_unsupported
 from lcrec.indexing import ItemIndex
 from lcrec.modeling_lcrec import LCRecForCausalLM
 from lcrec.tokenization_lcrec import LCRecTokenizer
-
-from conftest import make_item_index, tiny_base_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -37,7 +36,9 @@ def mixed_histories(num_items: int, users: int, longest: int, seed: int = 0) -> 
     return [rng.integers(0, num_items, size=int(rng.integers(1, longest + 1))).tolist() for _ in range(users)]
 
 
-def build(base_tokenizer, index: ItemIndex, config, attention: str = "sdpa", seed: int = 0, vocab_size: int | None = None) -> LCRecForCausalLM:
+def build(
+    base_tokenizer, index: ItemIndex, config, attention: str = "sdpa", seed: int = 0, vocab_size: int | None = None
+) -> LCRecForCausalLM:
     """A random base of `config` (vocabulary: the base tokenizer's, or `vocab_size` rows) wrapped for `index`."""
     torch.manual_seed(seed)
     config.vocab_size = vocab_size or len(base_tokenizer)
@@ -45,11 +46,15 @@ def build(base_tokenizer, index: ItemIndex, config, attention: str = "sdpa", see
     return LCRecForCausalLM.from_base(base, LCRecTokenizer.from_base(base_tokenizer, index), seed=seed).eval()
 
 
-def assert_same_rankings(model: LCRecForCausalLM, histories, top_k: int, num_beams: int | None = None, **kwargs) -> list:
+def assert_same_rankings(
+    model: LCRecForCausalLM, histories, top_k: int, num_beams: int | None = None, **kwargs
+) -> list:
     """Tree attention and generate() rank the same items in the same order, scores within 1e-4; returns the tree's."""
     tokenizer = model.tokenizer
     tree = recommend_items(model, tokenizer, histories, top_k=top_k, num_beams=num_beams, decoder="tree", **kwargs)
-    reference = recommend_items(model, tokenizer, histories, top_k=top_k, num_beams=num_beams, decoder="generate", **kwargs)
+    reference = recommend_items(
+        model, tokenizer, histories, top_k=top_k, num_beams=num_beams, decoder="generate", **kwargs
+    )
     catalogue = set(tokenizer.item_index.item_ids)
     assert len(tree) == len(reference) == len(histories)
     for user, (ours, theirs) in enumerate(zip(tree, reference)):
@@ -62,8 +67,15 @@ def assert_same_rankings(model: LCRecForCausalLM, histories, top_k: int, num_bea
 
 def test_quickstart_size_model_matches_generate(base_tokenizer):
     index = random_index(1349, 4, 256)
-    config = LlamaConfig(hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=4, max_position_embeddings=128, tie_word_embeddings=True)
+    config = LlamaConfig(
+        hidden_size=128,
+        intermediate_size=384,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=128,
+        tie_word_embeddings=True,
+    )
     model = build(base_tokenizer, index, config, vocab_size=2048)  # the preset: 1,024 text + 1,024 index tokens
     model.config.max_history = 10  # the ml-100k-cpu preset
     assert 0.6e6 < model.num_parameters() < 0.8e6
@@ -80,8 +92,17 @@ ARCHITECTURES = {
 
 
 def _tiny_kwargs() -> dict:
-    return dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                max_position_embeddings=512, pad_token_id=0, eos_token_id=1, bos_token_id=None)
+    return dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=None,
+    )
 
 
 @pytest.mark.parametrize("attention", ["eager", "sdpa"])
@@ -136,7 +157,9 @@ def test_results_do_not_depend_on_the_batch_and_are_deterministic(base_tokenizer
 
 
 def test_models_without_tree_attention_fall_back_to_generate_logged_once(base_tokenizer, item_index, caplog):
-    gpt2 = GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=512, bos_token_id=None, eos_token_id=1, pad_token_id=0)
+    gpt2 = GPT2Config(
+        n_embd=32, n_layer=2, n_head=4, n_positions=512, bos_token_id=None, eos_token_id=1, pad_token_id=0
+    )
     model = build(base_tokenizer, item_index, gpt2)
     histories = mixed_histories(40, 3, longest=6, seed=5)
     with caplog.at_level(logging.WARNING, logger="lcrec.generation.recommendation"):

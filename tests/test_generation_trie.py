@@ -60,7 +60,11 @@ def test_walking_children_enumerates_exactly_the_catalogue(catalogue):
         for row, prefix in enumerate(paths):
             assert sorted(child_codes[row][valid[row]].tolist()) == sorted(_children(codes, prefix))
         nodes = child[valid]
-        paths = [prefix + (int(code),) for prefix, row_codes, row_valid in zip(paths, child_codes, valid) for code in row_codes[row_valid]]
+        paths = [
+            prefix + (int(code),)
+            for prefix, row_codes, row_valid in zip(paths, child_codes, valid)
+            for code in row_codes[row_valid]
+        ]
     assert sorted(paths) == sorted({tuple(row) for row in codes.tolist()})
     first_item = {}
     for item, row in zip(item_ids, codes.tolist()):

@@ -1,12 +1,15 @@
 """LCRecForCausalLM: embedding init, Auto-class save/load, index integrity, recommend()'s contract and bad input."""
 
 import json
+import os
+import stat
 import threading
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from conftest import make_item_index, tiny_base_config, tiny_base_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
@@ -21,8 +24,6 @@ from lcrec.indexing import ItemIndex
 from lcrec.modeling_lcrec import LCRecForCausalLM
 from lcrec.prompts import DEFAULT_MAX_HISTORY, join_history
 from lcrec.tokenization_lcrec import LCRecTokenizer
-
-from conftest import make_item_index, tiny_base_config, tiny_base_model
 
 HISTORIES = [[1, 2, 3], [4], [5, 6, 7, 8, 9, 10, 11], [39, 0]]
 VARIANTS = [("llama", True), ("llama", False), ("qwen2", True), ("qwen2", False)]
@@ -83,6 +84,9 @@ def test_save_then_auto_load_gives_identical_weights_and_recommendations(arch, t
     assert saved["auto_map"]["AutoModel"] == "modeling_lcrec.LCRecForCausalLM"
     assert saved["custom_pipelines"]["item-recommendation"]["impl"] == "recommendation.ItemRecommendationPipeline"
     assert json.loads((tmp_path / "generation_config.json").read_text())["num_beams"] == 20
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "model.safetensors").stat().st_mode) == 0o666 & ~umask  # safetensors writes 0600
     loaded = AutoModel.from_pretrained(tmp_path).eval()
     assert isinstance(loaded, LCRecForCausalLM) and isinstance(loaded.tokenizer, LCRecTokenizer)
     assert not hasattr(loaded.config, "custom_pipelines")  # installed lcrec registers the task itself
@@ -130,7 +134,9 @@ def test_an_index_edited_or_replaced_after_saving_is_refused_on_load(tmp_path, l
     codes = item_index.codes.copy()
     codes[[0, 1]] = codes[[1, 0]]  # two items swap codes: a valid index, but not the one the model learnt
     _rewrite_index(tmp_path, ItemIndex(item_index.item_ids, codes, item_index.codebook_sizes))
-    with pytest.raises(ValueError, match=r"index.json \(fingerprint sha256:\w+\) is not the index the model was saved with"):
+    with pytest.raises(
+        ValueError, match=r"index.json \(fingerprint sha256:\w+\) is not the index the model was saved with"
+    ):
         AutoModel.from_pretrained(tmp_path)
     _rewrite_index(tmp_path, ItemIndex(item_index.item_ids[:-1], item_index.codes[:-1], item_index.codebook_sizes))
     with pytest.raises(ValueError, match="has 39 items but the model was saved with 40"):
@@ -139,7 +145,9 @@ def test_an_index_edited_or_replaced_after_saving_is_refused_on_load(tmp_path, l
     assert AutoModel.from_pretrained(tmp_path).tokenizer.item_index.fingerprint == item_index.fingerprint
 
 
-def test_cold_start_items_are_recommendable_and_saved_with_the_model(tmp_path, make_lcrec_model, base_tokenizer, item_index):
+def test_cold_start_items_are_recommendable_and_saved_with_the_model(
+    tmp_path, make_lcrec_model, base_tokenizer, item_index
+):
     model = make_lcrec_model("llama", True)
     tokenizer = LCRecTokenizer.from_base(base_tokenizer, item_index)
     model.set_tokenizer(tokenizer)
@@ -200,7 +208,16 @@ def test_the_default_beam_count_is_the_generation_configs(make_lcrec_model):
 def test_sampling_defaults_shipped_with_a_checkpoint_are_ignored(make_lcrec_model):
     model = make_lcrec_model("qwen2", False)
     expected = model.recommend(HISTORIES, top_k=5, num_beams=8)
-    hostile = GenerationConfig(do_sample=True, temperature=50.0, top_k=2, top_p=0.1, repetition_penalty=20.0, no_repeat_ngram_size=1, num_beams=8, length_penalty=5.0)
+    hostile = GenerationConfig(
+        do_sample=True,
+        temperature=50.0,
+        top_k=2,
+        top_p=0.1,
+        repetition_penalty=20.0,
+        no_repeat_ngram_size=1,
+        num_beams=8,
+        length_penalty=5.0,
+    )
     model.generation_config = hostile
     model.train()  # e.g. straight after a training loop: dropout must not leak into recommend() either
     for module in model.modules():
@@ -287,7 +304,9 @@ def test_a_tokenizer_with_another_index_is_refused(lcrec_model, base_tokenizer):
         lcrec_model.set_tokenizer(other_sizes)
     from tokenizers import AddedToken
 
-    shifted_base = type(base_tokenizer)(tokenizer_object=base_tokenizer.backend_tokenizer, pad_token="<pad>", eos_token="</s>")
+    shifted_base = type(base_tokenizer)(
+        tokenizer_object=base_tokenizer.backend_tokenizer, pad_token="<pad>", eos_token="</s>"
+    )
     shifted_base.backend_tokenizer.add_tokens([AddedToken("<extra>", normalized=False)])
     shifted = LCRecTokenizer.from_base(shifted_base, make_item_index())
     with pytest.raises(ValueError, match="does not belong to this model"):

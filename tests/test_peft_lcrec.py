@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import tiny_base_model
 from safetensors import safe_open
 from transformers import AutoModel
 
@@ -9,13 +10,13 @@ import lcrec  # noqa: F401  (registers the Auto classes)
 from lcrec.lora import index_token_ids, lora_config_for, save_adapter, trainable_token_indices
 from lcrec.modeling_lcrec import LCRecForCausalLM
 
-from conftest import tiny_base_model
-
 HISTORIES = [[1, 2, 3], [4, 5]]
 
 
 @pytest.mark.parametrize("arch,tie", [("llama", True), ("qwen2", False)])
-def test_adapter_holds_lora_and_index_rows_only_and_loads_with_automodel(arch, tie, tmp_path, base_tokenizer, lcrec_tokenizer):
+def test_adapter_holds_lora_and_index_rows_only_and_loads_with_automodel(
+    arch, tie, tmp_path, base_tokenizer, lcrec_tokenizer
+):
     from peft import get_peft_model
 
     base_dir = tmp_path / "base"
@@ -24,7 +25,11 @@ def test_adapter_holds_lora_and_index_rows_only_and_loads_with_automodel(arch, t
     ids = index_token_ids(model)
     assert len(ids) == 24 and ids[0] == len(base_tokenizer)
     indices = trainable_token_indices(model)
-    assert set(indices) == ({"language_model.model.embed_tokens"} if tie else {"language_model.model.embed_tokens", "language_model.lm_head"})
+    assert set(indices) == (
+        {"language_model.model.embed_tokens"}
+        if tie
+        else {"language_model.model.embed_tokens", "language_model.lm_head"}
+    )
     peft_model = get_peft_model(model, lora_config_for(model, r=4))
     trainable = {name for name, p in peft_model.named_parameters() if p.requires_grad}
     assert any("lora_A" in name for name in trainable) and any("trainable_tokens_delta" in name for name in trainable)

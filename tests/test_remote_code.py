@@ -24,7 +24,8 @@ CLEAN_LOAD = textwrap.dedent(
     model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
     assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
-    assert type(tokenizer).__name__ == "LCRecTokenizer" and type(tokenizer).__module__.startswith("transformers_modules")
+    assert type(tokenizer).__name__ == "LCRecTokenizer"
+    assert type(tokenizer).__module__.startswith("transformers_modules")
     histories = json.loads(sys.argv[2])
     ranked = model.recommend(histories, top_k=4, num_beams=6)
     pipe = pipeline("item-recommendation", model=folder, trust_remote_code=True)
@@ -41,7 +42,14 @@ def test_every_save_writes_a_closed_flat_bundle(tmp_path, lcrec_model):
     bundle = bundle_sources()
     names = {path.name for path in tmp_path.glob("*.py")}
     assert names == set(bundle)
-    assert {"configuration_lcrec.py", "modeling_lcrec.py", "tokenization_lcrec.py", "recommendation.py", "prompts.py", "trie.py"} <= names
+    assert {
+        "configuration_lcrec.py",
+        "modeling_lcrec.py",
+        "tokenization_lcrec.py",
+        "recommendation.py",
+        "prompts.py",
+        "trie.py",
+    } <= names
     assert not {"templates.py", "mix.py", "runner.py"} & names  # the model no longer pulls in task or evaluation code
     for name in names:
         source = (tmp_path / name).read_text()
@@ -56,8 +64,14 @@ def test_every_save_writes_a_closed_flat_bundle(tmp_path, lcrec_model):
         "AutoModel": "modeling_lcrec.LCRecForCausalLM",
         "AutoModelForCausalLM": "modeling_lcrec.LCRecForCausalLM",
     }
-    assert config["custom_pipelines"]["item-recommendation"] == {"impl": "recommendation.ItemRecommendationPipeline", "pt": ["AutoModelForCausalLM"]}
-    assert json.loads((tmp_path / "tokenizer_config.json").read_text())["auto_map"]["AutoTokenizer"][1] == "tokenization_lcrec.LCRecTokenizer"
+    assert config["custom_pipelines"]["item-recommendation"] == {
+        "impl": "recommendation.ItemRecommendationPipeline",
+        "pt": ["AutoModelForCausalLM"],
+    }
+    assert (
+        json.loads((tmp_path / "tokenizer_config.json").read_text())["auto_map"]["AutoTokenizer"][1]
+        == "tokenization_lcrec.LCRecTokenizer"
+    )
     assert "from .io_utils import" in (tmp_path / "item_index.py").read_text()  # was `from ..io_utils import`
 
 

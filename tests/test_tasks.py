@@ -197,7 +197,8 @@ def test_a_dataset_without_item_texts_skips_the_text_tasks(index, caplog):
     """LC-Rec releases without D.item.json prepare with empty titles and descriptions: only index tasks can train."""
     textless = make_dataset(users_split=False)
     empty = [""] * len(textless["items"])
-    textless["items"] = textless["items"].remove_columns(["title", "description"]).add_column("title", empty).add_column("description", empty)
+    items = textless["items"].remove_columns(["title", "description"])
+    textless["items"] = items.add_column("title", empty).add_column("description", empty)
     with caplog.at_level(logging.WARNING, logger="lcrec.tasks"):
         mix = TaskMix.build(textless, index, ["seqrec", "item2index", "index2item", "fusionseqrec"], seed=0)
     assert mix.tasks == ("seqrec",) and mix.counts["seqrec"] > 0

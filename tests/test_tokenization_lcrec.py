@@ -22,7 +22,9 @@ def _metaspace_base_tokenizer():
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
     backend.decoder = decoders.Metaspace()
     trainer = trainers.BpeTrainer(vocab_size=200, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False)
-    backend.train_from_iterator(["a user interacted with these items", "which item will the user pick next"] * 5, trainer)
+    backend.train_from_iterator(
+        ["a user interacted with these items", "which item will the user pick next"] * 5, trainer
+    )
     backend.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
     return TokenizersBackend(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
 
@@ -60,7 +62,9 @@ def test_save_and_auto_tokenizer_round_trip(tmp_path, lcrec_tokenizer, item_inde
     from transformers import AutoTokenizer
 
     lcrec_tokenizer.save_pretrained(tmp_path)
-    assert {"tokenizer.json", "tokenizer_config.json", "index.json", "item_titles.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"tokenizer.json", "tokenizer_config.json", "index.json", "item_titles.json"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
     assert json.loads((tmp_path / "tokenizer_config.json").read_text())["tokenizer_class"] == "LCRecTokenizer"
     loaded = AutoTokenizer.from_pretrained(tmp_path)
     assert isinstance(loaded, LCRecTokenizer)
@@ -107,13 +111,23 @@ def test_cold_start_items_need_no_new_tokens(base_tokenizer, item_index):
 
 
 def test_scratch_tokenizer_and_config(item_index):
-    texts = ["A user interacted with <a_1><b_2><c_3>, <a_0><b_0><c_0>. Which item next?", "red microscope", "blue flask"] * 20
+    texts = [
+        "A user interacted with <a_1><b_2><c_3>, <a_0><b_0><c_0>. Which item next?",
+        "red microscope",
+        "blue flask",
+    ] * 20
     tokenizer = train_scratch_tokenizer(texts, item_index, vocab_size=300)
     assert isinstance(tokenizer, LCRecTokenizer)
     assert tokenizer.pad_token_id == 0 and tokenizer.eos_token_id == 1
     # BPE never learned merges on index tokens: they stay whole added tokens, after the base vocabulary.
-    assert not any("<a_" in token for token in list(tokenizer.get_vocab())[: tokenizer.first_index_token_id] if token not in item_index.all_tokens())
-    assert tokenizer.encode(item_index.tokens(5), add_special_tokens=False) == [int(i) for i in tokenizer.index_token_ids[[0, 1, 2], list(item_index.codes_of(5))]]
+    assert not any(
+        "<a_" in token
+        for token in list(tokenizer.get_vocab())[: tokenizer.first_index_token_id]
+        if token not in item_index.all_tokens()
+    )
+    assert tokenizer.encode(item_index.tokens(5), add_special_tokens=False) == [
+        int(i) for i in tokenizer.index_token_ids[[0, 1, 2], list(item_index.codes_of(5))]
+    ]
     config = scratch_llama_config(len(tokenizer), hidden_size=64, num_layers=2, num_heads=4)
     assert config.vocab_size == len(tokenizer) and config.pad_token_id == 0 and config.eos_token_id == 1
     with pytest.raises(ValueError, match="divisible"):

@@ -78,7 +78,7 @@ def test_recipe_trains_loss_falls_and_writes_a_publishable_folder(sft_data, tmp_
     done = subprocess.run(
         [sys.executable, str(ROOT / "recipes" / "sft.py"), "--config", str(config),
          *sft_args(sft_data, output_dir, "--max_steps", "30")],
-        capture_output=True, text=True, timeout=600, env=subprocess_env(),
+        capture_output=True, text=True, timeout=600, env=subprocess_env(), check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((output_dir / "training_results.json").read_text())

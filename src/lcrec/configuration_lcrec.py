@@ -17,12 +17,22 @@ MODEL_AUTO_MAP = {
     "AutoModel": "modeling_lcrec.LCRecForCausalLM",
     "AutoModelForCausalLM": "modeling_lcrec.LCRecForCausalLM",
 }
-CUSTOM_PIPELINES = {RECOMMENDATION_TASK: {"impl": "recommendation.ItemRecommendationPipeline", "pt": ["AutoModelForCausalLM"]}}
+CUSTOM_PIPELINES = {
+    RECOMMENDATION_TASK: {"impl": "recommendation.ItemRecommendationPipeline", "pt": ["AutoModelForCausalLM"]}
+}
 # Installed as the `lcrec` package (not loaded as a folder's remote code): `import lcrec` registers the pipeline task,
 # and a `custom_pipelines` entry would make transformers demand trust_remote_code for it.
 _INSTALLED = __name__ == "lcrec.configuration_lcrec"
 _DECODER_ATTRIBUTES = frozenset(
-    {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim", "intermediate_size"}
+    {
+        "vocab_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "head_dim",
+        "intermediate_size",
+    }
 )
 
 

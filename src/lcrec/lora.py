@@ -1,4 +1,4 @@
-"""LoRA for `LCRecForCausalLM` that also trains the index-token rows, and small adapter folders that load with AutoModel."""
+"""LoRA for `LCRecForCausalLM` that also trains the index-token rows; small adapter folders AutoModel loads."""
 
 from __future__ import annotations
 
@@ -55,7 +55,9 @@ def lora_config_for(
     from peft import LoraConfig
 
     if "trainable_token_indices" in kwargs or "modules_to_save" in kwargs:
-        raise ValueError("lora_config_for sets trainable_token_indices itself; build a LoraConfig directly to choose your own")
+        raise ValueError(
+            "lora_config_for sets trainable_token_indices itself; build a LoraConfig directly to choose your own"
+        )
     return LoraConfig(
         task_type="CAUSAL_LM",
         r=r,
@@ -78,7 +80,9 @@ def save_adapter(peft_model, save_directory: str | os.PathLike) -> None:
     if not isinstance(model, LCRecForCausalLM):
         raise ValueError(f"expected a PEFT model around an LCRecForCausalLM, got {type(model).__name__}")
     if not model.config.base_model_name_or_path:
-        raise ValueError("the base model has no name or path (built from a config?); save the full model with save_pretrained instead")
+        raise ValueError(
+            "the base model has no name or path (built from a config?): save the full model with save_pretrained"
+        )
     model.record_index()
     with atomic_dir(save_directory) as tmp:
         peft_model.save_pretrained(tmp, save_embedding_layers=False)

@@ -89,7 +89,7 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
         seed: int = 0,
         seqrec_templates: Sequence[str] | None = None,
         **model_kwargs,
-    ) -> "LCRecForCausalLM":
+    ) -> LCRecForCausalLM:
         """Wrap a base LM (model, config, folder or hub id) and size its vocabulary for `tokenizer`.
 
         For a pretrained base, new rows (the index tokens, and any row past the base vocabulary) start at the
@@ -113,8 +113,12 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
         else:
             name = base_model.name_or_path or ""
         if isinstance(base_model, LCRecForCausalLM):
-            raise ValueError("base_model is already an LCRecForCausalLM; pass its language_model or load it with from_pretrained")
-        init_rows = _resize_for_tokenizer(base_model, tokenizer, init_noise=None if from_scratch else init_noise, seed=seed)
+            raise ValueError(
+                "base_model is already an LCRecForCausalLM; pass its language_model or load it with from_pretrained"
+            )
+        init_rows = _resize_for_tokenizer(
+            base_model, tokenizer, init_noise=None if from_scratch else init_noise, seed=seed
+        )
         config = LCRecConfig(
             # Passed on explicitly: a config built without it resets its sub-config's attention backend.
             attn_implementation=base_model.config._attn_implementation,
@@ -136,7 +140,12 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
         if positions and tokenizer.model_max_length > positions:
             tokenizer.model_max_length = int(positions)
         model.set_tokenizer(tokenizer)
-        logger.info("wrapped %s: %d new rows initialised, vocabulary %d", name or type(base_model).__name__, len(init_rows), len(tokenizer))
+        logger.info(
+            "wrapped %s: %d new rows initialised, vocabulary %d",
+            name or type(base_model).__name__,
+            len(init_rows),
+            len(tokenizer),
+        )
         return model
 
     @classmethod
@@ -145,7 +154,9 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
         tokenizer. An index that is not the one the folder was saved with (edited or replaced) is refused."""
         hub_kwargs = {key: kwargs[key] for key in _HUB_KWARGS if key in kwargs}
         path = str(pretrained_model_name_or_path)
-        if _has_file(path, ADAPTER_CONFIG_FILE, hub_kwargs) and not any(_has_file(path, name, hub_kwargs) for name in WEIGHT_FILES):
+        if _has_file(path, ADAPTER_CONFIG_FILE, hub_kwargs) and not any(
+            _has_file(path, name, hub_kwargs) for name in WEIGHT_FILES
+        ):
             return cls._from_adapter_folder(path, hub_kwargs, **kwargs)
         model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         if _has_file(path, INDEX_FILE, hub_kwargs):
@@ -155,19 +166,27 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
         return model
 
     @classmethod
-    def _from_adapter_folder(cls, path: str, hub_kwargs: dict, **kwargs) -> "LCRecForCausalLM":
+    def _from_adapter_folder(cls, path: str, hub_kwargs: dict, **kwargs) -> LCRecForCausalLM:
         """An adapter folder holds our config, tokenizer and the adapter; the base LM comes from the config's name."""
         config = kwargs.pop("config", None)
         if not isinstance(config, LCRecConfig):
             config = LCRecConfig.from_pretrained(path, **hub_kwargs)
         if not config.base_model_name_or_path:
-            raise ValueError(f"{path}: adapter folder without base_model_name_or_path in config.json; cannot rebuild the base model")
+            raise ValueError(
+                f"{path}: adapter folder without base_model_name_or_path in config.json; cannot rebuild the base model"
+            )
         tokenizer = LCRecTokenizer.from_pretrained(path, **hub_kwargs)
-        model_kwargs = {key: kwargs[key] for key in ("dtype", "torch_dtype", "device_map", "attn_implementation") if key in kwargs}
-        model = cls.from_base(config.base_model_name_or_path, tokenizer, seqrec_templates=config.seqrec_templates, **model_kwargs)
+        model_kwargs = {
+            key: kwargs[key] for key in ("dtype", "torch_dtype", "device_map", "attn_implementation") if key in kwargs
+        }
+        model = cls.from_base(
+            config.base_model_name_or_path, tokenizer, seqrec_templates=config.seqrec_templates, **model_kwargs
+        )
         model.config.max_history = config.max_history
         model.check_saved_index(tokenizer, source=path, config=config)
-        model.load_adapter(path, adapter_kwargs={key: value for key, value in hub_kwargs.items() if key != "force_download"})
+        model.load_adapter(
+            path, adapter_kwargs={key: value for key, value in hub_kwargs.items() if key != "force_download"}
+        )
         return model
 
     # ---- tokenizer ----------------------------------------------------------------------------------------------
@@ -181,18 +200,22 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
         config = self.config
         index = tokenizer.item_index
         if list(index.codebook_sizes) != list(config.codebook_sizes or []):
-            raise ValueError(f"tokenizer index has codebooks {index.codebook_sizes}, the model was built for {config.codebook_sizes}")
+            raise ValueError(
+                f"tokenizer index has codebooks {index.codebook_sizes}, the model has {config.codebook_sizes}"
+            )
         if tokenizer.first_index_token_id != config.first_index_token_id:
             raise ValueError(
-                f"tokenizer puts the index tokens at id {tokenizer.first_index_token_id}, the model expects {config.first_index_token_id}: "
-                "this tokenizer does not belong to this model"
+                f"tokenizer puts the index tokens at id {tokenizer.first_index_token_id}, the model expects "
+                f"{config.first_index_token_id}: this tokenizer does not belong to this model"
             )
         rows = self.get_input_embeddings().weight.shape[0]
         if int(tokenizer.index_token_ids.max()) >= rows or len(tokenizer) > rows:
             raise ValueError(f"tokenizer has {len(tokenizer)} tokens but the model's embeddings have {rows} rows")
         self.tokenizer = tokenizer
 
-    def check_saved_index(self, tokenizer: LCRecTokenizer, source: str = "the model folder", config: LCRecConfig | None = None) -> None:
+    def check_saved_index(
+        self, tokenizer: LCRecTokenizer, source: str = "the model folder", config: LCRecConfig | None = None
+    ) -> None:
         """Refuse an index that is not the one the model was saved with (config's item count and fingerprint)."""
         config = config or self.config
         index = tokenizer.item_index
@@ -217,7 +240,10 @@ class LCRecForCausalLM(PreTrainedModel, GenerationMixin):
         if tokenizer is not None:
             self.set_tokenizer(tokenizer)
         if self.tokenizer is None:
-            raise ValueError("this model has no tokenizer attached: load it from a folder with index.json or call model.set_tokenizer(tokenizer)")
+            raise ValueError(
+                "this model has no tokenizer attached: load it from a folder with index.json "
+                "or call model.set_tokenizer(tokenizer)"
+            )
         return self.tokenizer
 
     # ---- transformers plumbing ----------------------------------------------------------------------------------
@@ -357,11 +383,22 @@ def _has_file(path: str, filename: str, hub_kwargs: dict) -> bool:
     if os.path.isdir(path):
         return os.path.isfile(os.path.join(path, hub_kwargs.get("subfolder") or "", filename))
     kwargs = {key: value for key, value in hub_kwargs.items() if key != "force_download"}
-    return cached_file(path, filename, _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False, **kwargs) is not None
+    return (
+        cached_file(
+            path,
+            filename,
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+            **kwargs,
+        )
+        is not None
+    )
 
 
 @torch.no_grad()
-def _resize_for_tokenizer(model: PreTrainedModel, tokenizer: LCRecTokenizer, init_noise: float | None, seed: int) -> list[int]:
+def _resize_for_tokenizer(
+    model: PreTrainedModel, tokenizer: LCRecTokenizer, init_noise: float | None, seed: int
+) -> list[int]:
     """Grow the embeddings (and an untied head) to the tokenizer and initialise the index rows; returns them.
 
     `init_noise=None` keeps the rows as the model initialised them (a model built from a config).

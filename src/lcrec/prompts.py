@@ -77,17 +77,24 @@ def is_single_history(histories: object) -> bool:
         raise TypeError(f"histories must be a list of item ids or a list of such lists, got the string {histories!r}")
     if _is_array(histories):
         if histories.ndim not in (1, 2):
-            raise TypeError(f"a tensor of histories must be 1-D (one history) or 2-D (one history per row), got {histories.ndim}-D")
+            raise TypeError(
+                f"a tensor of histories must be 1-D (one history) or 2-D (one history per row), got {histories.ndim}-D"
+            )
         return histories.ndim == 1
     if not isinstance(histories, Sequence):
-        raise TypeError(f"histories must be a list of item ids or a list of such lists, got {type(histories).__name__}")
+        raise TypeError(
+            f"histories must be a list of item ids or a list of such lists, got {type(histories).__name__}"
+        )
     if not histories:
         return False  # no users at all
     kinds = {_is_history(entry) for entry in histories}
     if len(kinds) > 1:
         first_list = next(i for i, entry in enumerate(histories) if _is_history(entry))
         first_id = next(i for i, entry in enumerate(histories) if not _is_history(entry))
-        raise TypeError(f"histories mixes item ids (entry {first_id}) and lists (entry {first_list}): give one history or a list of histories")
+        raise TypeError(
+            f"histories mixes item ids (entry {first_id}) and lists (entry {first_list}): "
+            "give one history or a list of histories"
+        )
     return kinds != {True}
 
 
@@ -98,7 +105,9 @@ def _item_id(value: object, user: int, position: int) -> int:
     return int(value)
 
 
-def check_histories(histories: object, catalogue: Container[int] | None = None, skip_unknown: bool = False) -> list[list[int]]:
+def check_histories(
+    histories: object, catalogue: Container[int] | None = None, skip_unknown: bool = False
+) -> list[list[int]]:
     """Validate recommendation histories and return them as a list of lists of int item ids.
 
     Accepts one history (a list of item ids) or a list of them; a 1-D integer tensor or numpy array is one history,

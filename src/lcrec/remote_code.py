@@ -18,7 +18,12 @@ from .io_utils import write_text
 
 _ROOT = Path(__file__).parent
 # Package paths of the modules transformers loads by name (auto_map, custom_pipelines).
-ENTRY_MODULES = ("configuration_lcrec.py", "modeling_lcrec.py", "tokenization_lcrec.py", "generation/recommendation.py")
+ENTRY_MODULES = (
+    "configuration_lcrec.py",
+    "modeling_lcrec.py",
+    "tokenization_lcrec.py",
+    "generation/recommendation.py",
+)
 
 
 def is_packaged() -> bool:
@@ -36,10 +41,15 @@ def _relative_imports(path: Path, tree: ast.Module) -> list[tuple[ast.ImportFrom
         for _ in range(node.level - 1):
             base = base.parent
         if node.module is None:
-            raise ValueError(f"{path.name}: `from {'.' * node.level} import ...` in a bundled module; import from a module")
+            raise ValueError(
+                f"{path.name}: `from {'.' * node.level} import ...` in a bundled module; import from a module"
+            )
         target = base.joinpath(*node.module.split(".")).with_suffix(".py")
         if not target.is_file():
-            raise ValueError(f"{path.name}: `from {'.' * node.level}{node.module} import` is not a module file; import from the module itself")
+            raise ValueError(
+                f"{path.name}: `from {'.' * node.level}{node.module} import` names no module file; "
+                "import from the module itself"
+            )
         found.append((node, target))
     return found
 
@@ -54,7 +64,9 @@ def bundle_sources() -> dict[str, str]:
         path = pending.pop()
         if path.name in origins:
             if origins[path.name] != path:
-                raise ValueError(f"two bundled modules share the file name {path.name}: {origins[path.name]} and {path}")
+                raise ValueError(
+                    f"two bundled modules share the file name {path.name}: {origins[path.name]} and {path}"
+                )
             continue
         origins[path.name] = path
         source = path.read_text(encoding="utf-8")

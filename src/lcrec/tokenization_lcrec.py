@@ -32,7 +32,11 @@ class LCRecTokenizer(TokenizersBackend):
     Prompts are left-padded: batched beam search needs every row's generation to start at the same column.
     """
 
-    vocab_files_names = {"tokenizer_file": "tokenizer.json", "item_index_file": INDEX_FILE, "item_titles_file": TITLES_FILE}
+    vocab_files_names = {
+        "tokenizer_file": "tokenizer.json",
+        "item_index_file": INDEX_FILE,
+        "item_titles_file": TITLES_FILE,
+    }
     model_input_names = ["input_ids", "attention_mask"]
     padding_side = "left"
     # Written into every tokenizer_config.json (transformers saves `_auto_map` when set).
@@ -76,7 +80,7 @@ class LCRecTokenizer(TokenizersBackend):
         item_index: ItemIndex,
         titles: Mapping[int, str] | None = None,
         **kwargs,
-    ) -> "LCRecTokenizer":
+    ) -> LCRecTokenizer:
         """Wrap a base tokenizer (object, folder or hub id) and add every level x code token of `item_index`.
 
         The base must be a fast (`tokenizers`-backed) tokenizer with an EOS token; a missing pad token
@@ -88,12 +92,21 @@ class LCRecTokenizer(TokenizersBackend):
             base_tokenizer = AutoTokenizer.from_pretrained(base_tokenizer, **kwargs)
         backend = getattr(base_tokenizer, "backend_tokenizer", None)
         if backend is None:
-            raise ValueError(f"{type(base_tokenizer).__name__} is not a fast tokenizer; LCRecTokenizer wraps `tokenizers`-backed tokenizers")
+            raise ValueError(
+                f"{type(base_tokenizer).__name__} is not a fast tokenizer; "
+                "LCRecTokenizer wraps `tokenizers`-backed tokenizers"
+            )
         if base_tokenizer.eos_token is None:
-            raise ValueError(f"base tokenizer {base_tokenizer.name_or_path!r} has no eos_token; an item index must end with EOS")
+            raise ValueError(
+                f"base tokenizer {base_tokenizer.name_or_path!r} has no eos_token; an item index must end with EOS"
+            )
         backend = copy.deepcopy(backend)
         backend.add_tokens([AddedToken(token, special=False, normalized=False) for token in item_index.all_tokens()])
-        special = {name: str(value) for name, value in base_tokenizer.special_tokens_map.items() if isinstance(value, str) and name != "additional_special_tokens"}
+        special = {
+            name: str(value)
+            for name, value in base_tokenizer.special_tokens_map.items()
+            if isinstance(value, str) and name != "additional_special_tokens"
+        }
         special.setdefault("pad_token", base_tokenizer.eos_token)
         init_kwargs = dict(
             special,
@@ -116,7 +129,10 @@ class LCRecTokenizer(TokenizersBackend):
     def item_index(self, item_index: ItemIndex) -> None:
         """Replace the catalogue (e.g. after adding cold-start items); its codebooks must match the tokens."""
         if item_index.codebook_sizes != self._item_index.codebook_sizes:
-            raise ValueError(f"new index has codebooks {item_index.codebook_sizes}, this tokenizer has {self._item_index.codebook_sizes}")
+            raise ValueError(
+                f"new index has codebooks {item_index.codebook_sizes}, "
+                f"this tokenizer has {self._item_index.codebook_sizes}"
+            )
         self._item_index = item_index
 
     def add_items(self, item_ids: Sequence[int], codes: np.ndarray, titles: Mapping[int, str] | None = None) -> None:
@@ -134,20 +150,37 @@ class LCRecTokenizer(TokenizersBackend):
         vocab = self.get_vocab()
         missing = [token for token in index.all_tokens() if token not in vocab]
         if missing:
-            raise ValueError(f"{len(missing)} index tokens are not in the vocabulary, e.g. {missing[:5]}; build the tokenizer with LCRecTokenizer.from_base")
+            raise ValueError(
+                f"{len(missing)} index tokens are not in the vocabulary, e.g. {missing[:5]}; "
+                "build the tokenizer with LCRecTokenizer.from_base"
+            )
         table = torch.full((index.levels, max(index.codebook_sizes)), -1, dtype=torch.int64)
         for level, size in enumerate(index.codebook_sizes):
             table[level, :size] = torch.tensor([vocab[level_token(level, code)] for code in range(size)])
         # Contexts: each level's tokens back to back, and all levels interleaved as in items (every boundary).
         sequences = [[(level, code) for code in range(size)] for level, size in enumerate(index.codebook_sizes)]
-        sequences.append([(level, step % size) for step in range(max(index.codebook_sizes)) for level, size in enumerate(index.codebook_sizes)])
+        sequences.append(
+            [
+                (level, step % size)
+                for step in range(max(index.codebook_sizes))
+                for level, size in enumerate(index.codebook_sizes)
+            ]
+        )
         for sequence in sequences:
             text = "".join(level_token(level, code) for level, code in sequence)
             expected = [int(table[level, code]) for level, code in sequence]
             if self.backend_tokenizer.encode(text, add_special_tokens=False).ids != expected:
-                alone = [level_token(l, c) for l, c in sequence if self.backend_tokenizer.encode(level_token(l, c), add_special_tokens=False).ids != [vocab[level_token(l, c)]]]
-                what = f"{alone[0]!r} encodes to several ids" if alone else f"adjacent index tokens do not encode one id each (in {text[:60]!r}...)"
-                raise ValueError(f"the base tokenizer splits index tokens: {what}; such a tokenizer cannot represent item indices")
+                tokens = [level_token(level, code) for level, code in sequence]
+                encode = self.backend_tokenizer.encode
+                alone = [token for token in tokens if encode(token, add_special_tokens=False).ids != [vocab[token]]]
+                what = (
+                    f"{alone[0]!r} encodes to several ids"
+                    if alone
+                    else f"adjacent index tokens do not encode one id each (in {text[:60]!r}...)"
+                )
+                raise ValueError(
+                    f"the base tokenizer splits index tokens: {what}; such a tokenizer cannot represent item indices"
+                )
         return table
 
     def item_tokens(self, item_id: int) -> str:
@@ -159,7 +192,9 @@ class LCRecTokenizer(TokenizersBackend):
         return self.titles.get(int(item_id), f"item {item_id}")
 
     def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):
-        file_names = super()._save_pretrained(save_directory, file_names, legacy_format=legacy_format, filename_prefix=filename_prefix)
+        file_names = super()._save_pretrained(
+            save_directory, file_names, legacy_format=legacy_format, filename_prefix=filename_prefix
+        )
         index_file = os.path.join(save_directory, INDEX_FILE)
         titles_file = os.path.join(save_directory, TITLES_FILE)
         self._item_index.save(index_file)

@@ -1,15 +1,15 @@
 """Beam search over fixed-length semantic IDs: the tree-attention decoder, and the generate() path it must match.
 
 Tree attention: each prompt is prefilled once (the opening tokens all prompts of a batch share, once for the
-batch). At level t every user's live beams are appended to that user's
-row of the KV cache as K new positions, with a 4D mask under which a beam token sees its prompt and its own
-ancestors only, and explicit position ids (prompt length + t), so each beam computes exactly what it would in a
-cache of its own. The cache grows by K per level and is never copied per beam or reordered. Candidates are the
-trie children of each beam (one gather per level); a candidate's score is the beam's log-probability plus the
-token's log-probability under the softmax over the full vocabulary, as in `generate()`; selection is the exact
-top K per user. After the last level one more step adds log p(EOS), which `generate()` counts as well. The output
-head runs only on the rows that need it (the last prompt position, then the K new tokens per user), a chunk of
-rows at a time, so no (users x beams x vocabulary) logits tensor is ever held.
+batch). At level t every user's live beams are appended to that user's row of the KV cache as K new positions,
+with a 4D mask under which a beam token sees its prompt and its own ancestors only, and explicit position ids
+(prompt length + t), so each beam computes exactly what it would in a cache of its own. The cache grows by K per
+level and is never copied per beam or reordered. Candidates are the trie children of each beam (one gather per
+level); a candidate's score is the beam's log-probability plus the token's log-probability under the softmax over
+the full vocabulary, as in `generate()`; selection is the exact top K per user. After the last level one more step
+adds log p(EOS), which `generate()` counts as well. The output head runs only on the rows that need it (the last
+prompt position, then the K new tokens per user), a chunk of rows at a time, so no (users x beams x vocabulary)
+logits tensor is ever held.
 
 `generate_beam_search` is the reference: transformers' beam search with `SemanticIdLogitsProcessor`, the prompt
 prefilled once and its cache repeated per beam. Both return the same items in the same order (scores within
@@ -53,7 +53,8 @@ def tree_attention_unsupported(language_model: PreTrainedModel, kv_length: int) 
     if implementation not in TREE_ATTENTION_IMPLEMENTATIONS:
         return f"attention implementation {implementation!r} takes no custom 4D mask"
     if config.model_type not in TREE_ATTENTION_MODEL_TYPES:
-        return f"model type {config.model_type!r} is not one tree attention is verified for ({sorted(TREE_ATTENTION_MODEL_TYPES)})"
+        verified = ", ".join(sorted(TREE_ATTENTION_MODEL_TYPES))
+        return f"model type {config.model_type!r} is not one tree attention is verified for ({verified})"
     window = getattr(config, "sliding_window", None)
     layer_types = getattr(config, "layer_types", None)
     sliding = "sliding_attention" in layer_types if layer_types else getattr(config, "use_sliding_window", True)
@@ -62,7 +63,9 @@ def tree_attention_unsupported(language_model: PreTrainedModel, kv_length: int) 
     return None
 
 
-def _token_log_probs(head: torch.nn.Module, hidden: torch.Tensor, tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
+def _token_log_probs(
+    head: torch.nn.Module, hidden: torch.Tensor, tokens: torch.Tensor, vocab_size: int
+) -> torch.Tensor:
     """log p(token) of `tokens` (users, rows, width) at `hidden` (users, rows, dim), softmax over the whole vocabulary.
 
     Logits are made and normalised a chunk of rows at a time (float32, as generate() does): the full
@@ -74,7 +77,9 @@ def _token_log_probs(head: torch.nn.Module, hidden: torch.Tensor, tokens: torch.
     out = torch.empty(tokens.shape, dtype=torch.float32, device=tokens.device)
     for start in range(0, len(tokens), step):
         logits = head(hidden[start : start + step]).float()
-        out[start : start + step] = logits.gather(1, tokens[start : start + step]) - torch.logsumexp(logits, dim=1, keepdim=True)
+        out[start : start + step] = logits.gather(1, tokens[start : start + step]) - torch.logsumexp(
+            logits, dim=1, keepdim=True
+        )
     return out.view(users, rows, width)
 
 
@@ -86,7 +91,9 @@ def _shared_prefix_length(input_ids: torch.Tensor, lengths: torch.Tensor) -> int
     return int(differs[0]) if len(differs) else max(limit, 0)
 
 
-def _prefill(backbone, language_model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[DynamicCache, torch.Tensor]:
+def _prefill(
+    backbone, language_model, input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> tuple[DynamicCache, torch.Tensor]:
     """The prompts' KV cache, and the hidden state of each prompt's last token (users, 1, dim).
 
     Prompts of one template share their opening tokens: that part is computed once and its keys and values
@@ -98,17 +105,32 @@ def _prefill(backbone, language_model, input_ids: torch.Tensor, attention_mask: 
     shared = _shared_prefix_length(input_ids, attention_mask.sum(dim=-1))
     cache = DynamicCache(config=language_model.config)
     if shared:
-        backbone(input_ids=input_ids[:1, :shared], position_ids=torch.arange(shared, device=device).unsqueeze(0), cache=cache, use_cache=True)
+        backbone(
+            input_ids=input_ids[:1, :shared],
+            position_ids=torch.arange(shared, device=device).unsqueeze(0),
+            cache=cache,
+            use_cache=True,
+        )
         for layer in cache.layers:
             layer.keys, layer.values = layer.keys.expand(users, -1, -1, -1), layer.values.expand(users, -1, -1, -1)
     rest = length - shared
     causal = torch.ones((rest, rest), dtype=torch.bool, device=device).tril()
     visible = torch.cat(
-        [torch.ones((users, rest, shared), dtype=torch.bool, device=device), causal & attention_mask[:, shared:].bool().unsqueeze(1)], dim=-1
+        [
+            torch.ones((users, rest, shared), dtype=torch.bool, device=device),
+            causal & attention_mask[:, shared:].bool().unsqueeze(1),
+        ],
+        dim=-1,
     )
-    mask = torch.zeros(visible.shape, dtype=dtype, device=device).masked_fill_(~visible, torch.finfo(dtype).min).unsqueeze(1)
+    mask = (
+        torch.zeros(visible.shape, dtype=dtype, device=device)
+        .masked_fill_(~visible, torch.finfo(dtype).min)
+        .unsqueeze(1)
+    )
     positions = torch.arange(shared, length, device=device).expand(users, -1)
-    hidden = backbone(input_ids=input_ids[:, shared:], attention_mask=mask, position_ids=positions, cache=cache, use_cache=True).last_hidden_state
+    hidden = backbone(
+        input_ids=input_ids[:, shared:], attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
+    ).last_hidden_state
     last = (attention_mask.sum(dim=-1) - 1 - shared).view(users, 1, 1).expand(-1, 1, hidden.shape[-1])
     return cache, hidden.gather(1, last)
 
@@ -160,7 +182,13 @@ def tree_beam_search(
         parents = order // width
         nodes = child.flatten(1).gather(1, order)
         chosen = codes.flatten(1).gather(1, order)
-        ancestors = torch.cat([ancestors.gather(1, parents.unsqueeze(-1).expand(-1, -1, level)), arange_beams.expand(users, -1).unsqueeze(-1)], -1)
+        ancestors = torch.cat(
+            [
+                ancestors.gather(1, parents.unsqueeze(-1).expand(-1, -1, level)),
+                arange_beams.expand(users, -1).unsqueeze(-1),
+            ],
+            -1,
+        )
         hidden = backbone(
             input_ids=token_ids[level][chosen],
             attention_mask=_tree_mask(attention_mask, ancestors, language_model.dtype),
@@ -184,7 +212,6 @@ def generate_beam_search(
     token_ids: torch.Tensor,
     eos_token_id: int,
     num_beams: int,
-    pad_token_id: int | None = None,
 ) -> BeamSearchResult:
     """The reference: `generate()` beam search with the trie processor over left-padded prompts.
 
@@ -205,7 +232,7 @@ def generate_beam_search(
         output_scores=True,
         return_dict_in_generate=True,
         eos_token_id=eos_token_id,
-        pad_token_id=eos_token_id if pad_token_id is None else pad_token_id,
+        pad_token_id=eos_token_id,  # fills a finished beam's remaining steps; never part of an item
     )
     prompt_length = input_ids.shape[1]
     processor = SemanticIdLogitsProcessor(trie, token_ids, eos_token_id, prompt_length)

@@ -43,7 +43,9 @@ class SemanticIdLogitsProcessor(LogitsProcessor):
     def __init__(self, trie: SemanticIdTrie, token_ids: torch.Tensor, eos_token_id: int, prompt_length: int):
         token_ids = torch.as_tensor(token_ids, dtype=torch.int64)
         if token_ids.ndim != 2 or token_ids.shape[0] != trie.levels:
-            raise ValueError(f"token_ids must have shape (levels={trie.levels}, codebook size), got {tuple(token_ids.shape)}")
+            raise ValueError(
+                f"token_ids must have shape (levels={trie.levels}, codebook size), got {tuple(token_ids.shape)}"
+            )
         self.trie = trie
         self.token_ids = token_ids
         self.eos_token_id = int(eos_token_id)
@@ -65,7 +67,9 @@ class SemanticIdLogitsProcessor(LogitsProcessor):
         """Mask `scores` in place (generate() hands every processor a fresh tensor) and return it."""
         step = input_ids.shape[1] - self.prompt_length
         if step < 0:
-            raise ValueError(f"input has {input_ids.shape[1]} columns, fewer than the prompt length {self.prompt_length}")
+            raise ValueError(
+                f"input has {input_ids.shape[1]} columns, fewer than the prompt length {self.prompt_length}"
+            )
         self._move_to(scores.device)
         eos_scores = scores[:, self.eos_token_id].clone()
         if step >= self.trie.levels:

@@ -32,10 +32,9 @@ from .trie import SemanticIdTrie
 logger = logging.getLogger(__name__)
 
 DECODERS = ("auto", "tree", "generate")
-# Users per decoding batch when the caller leaves it open: bounded by the float32 logits of one level
-# (users x beams x vocabulary) and by a user count past which larger batches stopped paying off on CPU.
+# Users per decoding batch when the caller leaves it open (see _auto_batch_size).
 MAX_AUTO_BATCH = 256
-LOGITS_BUDGET_BYTES = 1 << 30
+KV_BUDGET_BYTES = 1 << 30
 
 _LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
@@ -65,7 +64,9 @@ def resolve_num_beams(model, num_beams: int | None, top_k: int) -> int:
         return max(default, top_k)
     num_beams = _integer("num_beams", num_beams)
     if num_beams < top_k:
-        raise ValueError(f"num_beams ({num_beams}) must be at least top_k ({top_k}): beam search returns at most num_beams items")
+        raise ValueError(
+            f"num_beams ({num_beams}) must be at least top_k ({top_k}): beam search returns at most num_beams items"
+        )
     return num_beams
 
 
@@ -101,9 +102,15 @@ def catalogue_trie(tokenizer, device: torch.device) -> SemanticIdTrie:
     return tries[device]
 
 
-def _auto_batch_size(num_beams: int, vocab_size: int) -> int:
-    per_user = num_beams * vocab_size * 4 * 2  # float32 logits and their float copy in the normaliser
-    return max(1, min(MAX_AUTO_BATCH, LOGITS_BUDGET_BYTES // per_user))
+def _auto_batch_size(language_model, num_beams: int, levels: int, prompt_length: int) -> int:
+    """Users per batch whose KV cache (prompt + every level's beams, with room for the per-step concatenation)
+    fits KV_BUDGET_BYTES, at most MAX_AUTO_BATCH (past that, larger batches stopped paying off on CPU)."""
+    config = language_model.config
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    positions = prompt_length + levels * num_beams
+    per_user = 3 * config.num_hidden_layers * 2 * heads * head_dim * positions * language_model.dtype.itemsize
+    return max(1, min(MAX_AUTO_BATCH, KV_BUDGET_BYTES // per_user))
 
 
 def _log_fallback(reason: str) -> None:
@@ -132,38 +139,51 @@ def decode_prompts(
     batch_size: int | None = None,
     decoder: str = "auto",
 ) -> BeamSearchResult:
-    """Beam search for every prompt (rows in input order). Prompts are batched by length; each batch is one prefill
-    and one decoding loop of `batch_size` users (default: as many as `MAX_AUTO_BATCH` and the logits budget allow).
+    """Beam search for every prompt (rows in input order). Prompts are batched by token length; each batch is one
+    prefill and one decoding loop of `batch_size` users (default: as many as the KV-cache budget allows).
     """
     language_model = model.language_model
     device = model.device
     trie = catalogue_trie(tokenizer, device)
     token_ids = tokenizer.index_token_ids.to(device)
-    size = batch_size or _auto_batch_size(num_beams, model.get_output_embeddings().weight.shape[0])
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    encoded = tokenizer(list(prompts))["input_ids"]
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # similar lengths share a batch
+    longest = max(len(ids) for ids in encoded)
+    size = batch_size or _auto_batch_size(language_model, num_beams, trie.levels, longest)
     parts = []
     with _decoding_mode(model):
         for start in range(0, len(order), size):
-            batch = [prompts[i] for i in order[start : start + size]]
-            # tree attention takes right padding (shared opening tokens line up), generate() left padding
-            inputs = tokenizer(batch, return_tensors="pt", padding=True, padding_side="right")
-            search = tree_beam_search
-            if _choose_decoder(decoder, language_model, inputs["input_ids"].shape[1] + trie.levels * num_beams) == "generate":
-                inputs, search = tokenizer(batch, return_tensors="pt", padding=True, padding_side="left"), generate_beam_search
-            inputs = inputs.to(device)
-            parts.append(search(language_model, inputs["input_ids"], inputs["attention_mask"], trie, token_ids, tokenizer.eos_token_id, num_beams))
+            batch = {"input_ids": [encoded[i] for i in order[start : start + size]]}
+            kv_length = max(len(ids) for ids in batch["input_ids"]) + trie.levels * num_beams
+            tree = _choose_decoder(decoder, language_model, kv_length) == "tree"
+            # tree attention takes right padding (the shared opening tokens line up), generate() left padding
+            inputs = tokenizer.pad(batch, padding_side="right" if tree else "left", return_tensors="pt").to(device)
+            search = tree_beam_search if tree else generate_beam_search
+            arguments = (inputs["input_ids"], inputs["attention_mask"], trie, token_ids, tokenizer.eos_token_id)
+            parts.append(search(language_model, *arguments, num_beams))
     inverse = torch.argsort(torch.tensor(order, device=device))
     # generate() returns at least two beams per user; keep `num_beams` columns so batches concatenate
-    return BeamSearchResult(*(torch.cat([part[field][:, :num_beams] for part in parts]).index_select(0, inverse) for field in range(3)))
+    return BeamSearchResult(
+        *(torch.cat([part[field][:, :num_beams] for part in parts]).index_select(0, inverse) for field in range(3))
+    )
 
 
 def _ranked(result: BeamSearchResult, top_k: int) -> list[list[tuple[int, float]]]:
     """Per prompt, its first `top_k` found beams as (item id, score)."""
     items, scores, found = (tensor.cpu() for tensor in result)
-    return [list(zip(items[row][found[row]][:top_k].tolist(), scores[row][found[row]][:top_k].tolist())) for row in range(len(items))]
+    return [
+        list(zip(items[row][found[row]][:top_k].tolist(), scores[row][found[row]][:top_k].tolist()))
+        for row in range(len(items))
+    ]
 
 
-def render_prompts(config, item_index, histories: Sequence[Sequence[int]], template: int = DEFAULT_SEQREC_TEMPLATE, max_history: int | None = None) -> list[str]:
+def render_prompts(
+    config,
+    item_index,
+    histories: Sequence[Sequence[int]],
+    template: int = DEFAULT_SEQREC_TEMPLATE,
+    max_history: int | None = None,
+) -> list[str]:
     """The seqrec prompt of each (checked) history, as recommend() feeds them: `config.seqrec_templates[template]`
     over the most recent `max_history` items (default `config.max_history`, the window training used)."""
     templates = config.seqrec_templates or []
@@ -171,7 +191,12 @@ def render_prompts(config, item_index, histories: Sequence[Sequence[int]], templ
         raise ValueError(f"template {template!r} does not exist: this model has {len(templates)} seqrec templates")
     max_history = config.max_history if max_history is None else _integer("max_history", max_history)
     instruction = templates[template]
-    return [seqrec_prompt(instruction, [item_index.tokens(item) for item in recent_items(history, max_history)], max_history) for history in histories]
+    return [
+        seqrec_prompt(
+            instruction, [item_index.tokens(item) for item in recent_items(history, max_history)], max_history
+        )
+        for history in histories
+    ]
 
 
 def recommend_items(
@@ -203,7 +228,9 @@ def recommend_items(
         return []
     catalogue = catalogue_trie(tokenizer, model.device).num_sequences
     if top_k > catalogue:
-        logger.warning("top_k=%d exceeds the catalogue's %d distinct items: returning all %d", top_k, catalogue, catalogue)
+        logger.warning(
+            "top_k=%d exceeds the catalogue's %d distinct items: returning all %d", top_k, catalogue, catalogue
+        )
     # More beams than items decode the same ranking (every prefix already survives) at more cost.
     num_beams = min(num_beams, catalogue)
     return _ranked(decode_prompts(model, tokenizer, prompts, num_beams, batch_size, decoder), top_k)
@@ -237,12 +264,17 @@ class ItemRecommendationPipeline(Pipeline):
         return inputs
 
     def _forward(self, model_inputs: dict, **recommend_kwargs) -> dict:
-        return {"ranked": self.model.recommend(model_inputs["histories"], tokenizer=self.tokenizer, **recommend_kwargs)}
+        return {
+            "ranked": self.model.recommend(model_inputs["histories"], tokenizer=self.tokenizer, **recommend_kwargs)
+        }
 
     def postprocess(self, model_outputs: dict) -> list[list[dict]]:
         tokenizer = self.tokenizer
         return [
-            [{"item_id": item, "score": score, "title": tokenizer.title(item), "index": tokenizer.item_tokens(item)} for item, score in ranked]
+            [
+                {"item_id": item, "score": score, "title": tokenizer.title(item), "index": tokenizer.item_tokens(item)}
+                for item, score in ranked
+            ]
             for ranked in model_outputs["ranked"]
         ]
 
@@ -250,7 +282,9 @@ class ItemRecommendationPipeline(Pipeline):
 def register_pipeline() -> None:
     """Register the task with transformers (idempotent); `import lcrec` calls it."""
     if RECOMMENDATION_TASK not in PIPELINE_REGISTRY.get_supported_tasks():
-        PIPELINE_REGISTRY.register_pipeline(RECOMMENDATION_TASK, pipeline_class=ItemRecommendationPipeline, pt_model=AutoModelForCausalLM)
+        PIPELINE_REGISTRY.register_pipeline(
+            RECOMMENDATION_TASK, pipeline_class=ItemRecommendationPipeline, pt_model=AutoModelForCausalLM
+        )
 
 
 __all__ = [

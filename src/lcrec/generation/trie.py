@@ -74,7 +74,7 @@ class SemanticIdTrie:
             self._dense.append(table)
 
     @classmethod
-    def from_index(cls, item_index) -> "SemanticIdTrie":
+    def from_index(cls, item_index) -> SemanticIdTrie:
         """The trie of every code tuple in an `ItemIndex`, leaves mapped to its item ids."""
         return cls(item_index.codes, item_index.codebook_sizes, item_ids=item_index.item_ids)
 
@@ -123,7 +123,7 @@ class SemanticIdTrie:
         node = torch.searchsorted(keys, wanted).clamp(max=len(keys) - 1)
         return node, (keys[node] == wanted) & (wanted >= 0)
 
-    def to(self, device: torch.device | str) -> "SemanticIdTrie":
+    def to(self, device: torch.device | str) -> SemanticIdTrie:
         """Move the lookup tables to `device` (in place) and return self."""
         for tables in (self._keys, self._start, self._end, self._child_codes, self._dense):
             tables[:] = [t.to(device) if t is not None else None for t in tables]
@@ -136,7 +136,14 @@ class SemanticIdTrie:
 
     @property
     def nbytes(self) -> int:
-        tensors = self._keys + self._start + self._end + self._child_codes + [t for t in self._dense if t is not None] + [self._leaf_items]
+        tensors = (
+            self._keys
+            + self._start
+            + self._end
+            + self._child_codes
+            + [t for t in self._dense if t is not None]
+            + [self._leaf_items]
+        )
         return sum(t.numel() * t.element_size() for t in tensors)
 
     def prefix_keys(self, prefixes: torch.Tensor) -> torch.Tensor:

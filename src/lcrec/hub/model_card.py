@@ -25,6 +25,7 @@ from ..evaluation.metrics import METRIC_NAMES
 from ..indexing.builder import STATS_NAME as INDEX_STATS_NAME
 from ..indexing.item_index import INDEX_FILENAME, ItemIndex
 from ..io_utils import read_json, save_with, write_json, write_text
+from ..lora import ADAPTER_SUBFOLDER
 from ..training.sft import TRAINING_RESULTS
 from .card_templates import render_card
 
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 CARD_NAME = "README.md"
 METRICS_NAME = "metrics.json"
 DATASET_STATS_NAME = "dataset_stats.json"
-ADAPTER_SUBFOLDER = "adapter"
 # The records a model folder keeps for its card; each is published with the model.
 CARD_RECORDS = (TRAINING_RESULTS, DATASET_STATS_NAME, INDEX_STATS_NAME, METRICS_NAME)
 TAGS = ("lcrec", "recommendation", "generative-recommendation", "semantic-ids")

@@ -48,7 +48,11 @@ class ServeConfig(RequestLimits):
 
     max_batch: int = field(default=32, metadata={"help": "most histories decoded together (requests share a batch)"})
     max_wait_ms: float = field(
-        default=10.0, metadata={"help": "how long the first waiting request waits for others to join its batch"}
+        default=10.0,
+        metadata={
+            "help": "how long the first waiting request waits for others to join its batch (only when "
+            "requests arrive together: a lone client is never held)"
+        },
     )
     max_queue: int = field(default=256, metadata={"help": "most requests waiting; beyond it the API answers 503"})
     max_users_per_request: int = field(default=64, metadata={"help": "most histories in one request (more: 422)"})

@@ -16,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 METRIC_KEYS = ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10")
 RUN_KEYS = ("num_users", "num_beams", "invalid_rate", "users_per_second")
+# TODO(cli): import the one name of this file (hub's proposal: lcrec.evaluation.report.METRICS_FILE) once it lands.
+METRICS_FILE = "metrics.json"
 
 
 class RequestError(ValueError):
@@ -189,7 +191,7 @@ def find_model_metrics(name_or_path: str) -> dict[str, Any] | None:
     """
     if os.path.isdir(name_or_path):
         folder = Path(name_or_path)
-        for candidate in (folder / "metrics.json", folder.resolve().parent / "metrics.json"):
+        for candidate in (folder / METRICS_FILE, folder.resolve().parent / METRICS_FILE):
             if candidate.is_file():
                 logger.info("showing metrics from %s", candidate)
                 return load_metrics(candidate)
@@ -198,7 +200,7 @@ def find_model_metrics(name_or_path: str) -> dict[str, Any] | None:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
-    for filename, reader in (("metrics.json", load_metrics), ("README.md", _card_metrics)):
+    for filename, reader in ((METRICS_FILE, load_metrics), ("README.md", _card_metrics)):
         try:
             found = reader(hf_hub_download(name_or_path, filename))
         except EntryNotFoundError:  # local (offline cache) and remote misses alike

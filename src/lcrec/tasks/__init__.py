@@ -19,7 +19,18 @@ _LAZY = {
     "augment_user_texts": ".augment",
 }
 
-__all__ = ["DEFAULT_MAX_HISTORY", "PROMPT_FORMAT", "TASKS", "TASK_SPECS", "Template", "format_prompt", "load_templates", "load_templates_file", "parse_templates", *_LAZY]
+__all__ = [
+    "DEFAULT_MAX_HISTORY",
+    "PROMPT_FORMAT",
+    "TASKS",
+    "TASK_SPECS",
+    "Template",
+    "format_prompt",
+    "load_templates",
+    "load_templates_file",
+    "parse_templates",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str):

@@ -193,8 +193,8 @@ def _missing_data(task: str, texts: UserTexts | None, catalogue: _Catalogue) -> 
     """Why `task` cannot be built from this data, or None when it can."""
     if task in _ITEM_TEXT_TASKS and not catalogue.has_item_text:
         return (
-            f"task {task} skipped: it needs item titles or descriptions, but every item's are empty (a dataset prepared "
-            "from a release without D.item.json); strict=True (CLI: --strict) makes this an error."
+            f"task {task} skipped: it needs item titles or descriptions, but every item's are empty "
+            "(a dataset prepared from a release without D.item.json); strict=True (CLI: --strict) makes this an error."
         )
     if task not in _USER_TEXT_TASKS:
         return None

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from ..io_utils import OUTPUT_MARKER, check_output_dir, make_readable, mark_output
-from ..lora import save_adapter
+from ..lora import ADAPTER_SUBFOLDER, save_adapter
 from .options import SCRATCH, SMOLLM2, DataOptions, ModelOptions
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def save_model_folder(trainer, output_dir: Path, use_lora: bool) -> Path:
         if main:
             peft_model = trainer.accelerator.unwrap_model(trainer.model)
             if peft_model.get_base_model().config.base_model_name_or_path:
-                save_adapter(peft_model, staging / "adapter")
+                save_adapter(peft_model, staging / ADAPTER_SUBFOLDER)
             peft_model.merge_and_unload().save_pretrained(staging)  # an LCRecForCausalLM saves its tokenizer too
     else:
         trainer.save_model(str(staging))  # gathers sharded weights under DeepSpeed ZeRO-3 / FSDP

@@ -102,7 +102,8 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
     result = trainer.train(resume_from_checkpoint=resume_argument(args.resume_from_checkpoint))
     save_model_folder(trainer, output_dir, use_lora=lora.use_lora)
     if trainer.is_world_process_zero():
-        from ..hub.model_card import write_model_card  # the card contract (CONTRACTS 7): training output calls it
+        # The card contract (CONTRACTS 7): training output calls hub's card writer, the one upward import.
+        from ..hub.model_card import write_model_card
 
         state = trainer.state
         write_json(

@@ -33,7 +33,7 @@ def _trl_switch_module():
     import trl.trainer.utils as trl_utils
     from packaging.specifiers import SpecifierSet
 
-    known = trl.__version__ in SpecifierSet(COMPACT_HEAD_TRL_VERSIONS)
+    known = SpecifierSet(COMPACT_HEAD_TRL_VERSIONS).contains(trl.__version__, prereleases=True)
     if not known or not callable(getattr(trl_utils, "_use_triton", None)):
         _warn_once(
             "compact",
