@@ -337,6 +337,17 @@ def test_dataset_card_lists_configs_license_size_and_only_recorded_commands(arti
     assert load_index(out).to_dict() == artifacts["item_index"].to_dict()
 
 
+def test_an_index_file_given_by_path_is_published_as_index_json(artifacts, tmp_path):
+    # A prepared LC-Rec release keeps its index as released_index.json beside the splits, not in an index folder.
+    released = tmp_path / "data" / "released_index.json"
+    released.parent.mkdir()
+    artifacts["item_index"].save(released)
+    out = _mkdir(tmp_path / "staged")
+    staged = stage_dataset(artifacts["prepared"], out, "org/released", index_dir=released)
+    assert [name for name in staged.files if name.startswith("index/")] == ["index/index.json"]
+    assert load_index(out).to_dict() == artifacts["item_index"].to_dict()
+
+
 def test_dataset_with_a_task_mix_of_another_index_is_refused_before_anything_is_written(artifacts, tmp_path, capsys):
     from conftest import make_item_index
 

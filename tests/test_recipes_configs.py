@@ -15,7 +15,7 @@ GPU_PRESETS = {"instruments", "arts", "games", "beauty"}
 
 
 def test_the_expected_configs_exist():
-    assert {"ml-100k-cpu", "ml-100k-smollm2-cpu", "scientific-cpu"} | GPU_PRESETS <= set(list_presets())
+    assert {"ml-100k-cpu", "ml-100k-smollm2-cpu", "scientific-cpu", "beauty-cpu"} | GPU_PRESETS <= set(list_presets())
     assert {path.stem for path in ACCELERATE_CONFIGS} == {"single_gpu", "multi_gpu", "deepspeed_zero3", "fsdp"}
 
 

@@ -117,13 +117,17 @@ def _parquet_config(dataset_dict, config_name: str, staged: Path) -> dict:
 
 
 def _stage_index(index_dir: Path, staged: Path) -> tuple[dict | None, list[str]]:
-    """Copy the index folder's published files under `index/`; returns (its index_stats.json or None, files copied)."""
+    """Copy the index folder's published files under `index/` (an index file given by path, whatever its name, as
+    `index/index.json`, e.g. a prepared release's released_index.json); returns (index_stats.json or None, files)."""
     folder = index_dir if index_dir.is_dir() else index_dir.parent
+    sources = {name: folder / name for name in INDEX_FILES}
+    if not index_dir.is_dir():
+        sources[INDEX_FILENAME] = index_dir
     copied = []
-    for name in INDEX_FILES:
-        if (folder / name).is_file():
+    for name, source in sources.items():
+        if source.is_file():
             (staged / INDEX_SUBFOLDER).mkdir(parents=True, exist_ok=True)
-            copy_record(folder / name, staged / INDEX_SUBFOLDER / name)
+            copy_record(source, staged / INDEX_SUBFOLDER / name)
             copied.append(name)
     stats = folder / INDEX_STATS_NAME
     return (read_json(stats, expect=dict) if stats.is_file() else None), copied
