@@ -469,9 +469,9 @@ def test_model_card_without_records_says_what_is_missing(model_folder, tmp_path)
 
 
 def test_card_templates_are_package_data_and_LCREC_MODEL_CARDS_overrides_them(trained_folder, tmp_path, monkeypatch):
-    import lcrec.hub
+    import lcrec.cards
 
-    templates = Path(lcrec.hub.__file__).parent / "templates"
+    templates = Path(lcrec.cards.__file__).parent / "templates"
     assert {"model_card.md.j2", "dataset_card.md.j2"} <= {path.name for path in templates.iterdir()}
     custom = _mkdir(tmp_path / "cards")
     (custom / "model_card.md.j2").write_text(

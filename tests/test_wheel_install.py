@@ -34,8 +34,8 @@ STEP_TIMEOUT = 600
 QUICKSTART = ["--max_steps", "30", "--max_users", "30", "--index_epochs", "3", "--no_baselines", "--examples", "0"]
 PACKAGE_DATA = (
     "lcrec/presets/ml-100k-cpu.yaml",
-    "lcrec/hub/templates/model_card.md.j2",
-    "lcrec/hub/templates/dataset_card.md.j2",
+    "lcrec/cards/templates/model_card.md.j2",
+    "lcrec/cards/templates/dataset_card.md.j2",
     "lcrec/tasks/templates/seqrec.json",
 )
 

@@ -12,13 +12,13 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..cards.model_card import METRICS_NAME
 from . import command_parser
 
 if TYPE_CHECKING:
     from ..evaluation.config import EvaluationConfig
 
 HELP = "full-ranking evaluation (trie-constrained beam search) of an LC-Rec model"
-METRICS_NAME = "metrics.json"
 
 
 @dataclass
@@ -72,7 +72,7 @@ def run(arguments: EvaluateArguments, config: EvaluationConfig) -> int:
     )
     print(f"wrote {out}")
     if os.path.isdir(arguments.model):
-        from ..hub.model_card import update_model_card_metrics
+        from ..cards.model_card import update_model_card_metrics
 
         update_model_card_metrics(arguments.model, record)  # logs where the card is
     return 0

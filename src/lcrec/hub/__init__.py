@@ -2,14 +2,13 @@
 
 - `dataset_repo`: a prepared dataset (+ item index, + task mix) as a dataset repo; `load_index` reads an index back.
 - `model_repo`: a model folder (or a loaded model) as a model repo, after checking its index.
-- `model_card`: lcrec's model card, written into every model folder lcrec trains and updated by evaluation.
 - `commit`: every push stages the complete repo and sends it as one commit.
-Card templates are package data (`lcrec/hub/templates/`); `LCREC_MODEL_CARDS` names another folder.
+Cards are rendered by `lcrec.cards` (templates are package data; `LCREC_MODEL_CARDS` names another folder).
 """
 
+from ..cards import LCRecModelCardData, update_model_card_metrics, write_model_card
 from .commit import PushResult, StagedRepo, push_folder
 from .dataset_repo import load_index, push_dataset, stage_dataset
-from .model_card import LCRecModelCardData, update_model_card_metrics, write_model_card
 from .model_repo import check_model_index, push_model, push_pretrained, stage_model
 
 __all__ = [

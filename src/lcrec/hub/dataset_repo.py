@@ -12,6 +12,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..cards.card_templates import render_card
+from ..cards.model_card import TAGS, UNKNOWN_LICENSE, copy_record
 from ..data.prepared import LEGACY_SPLIT_NAMES, STATS_FILE
 from ..indexing.builder import PLOT_NAME
 from ..indexing.builder import STATS_NAME as INDEX_STATS_NAME
@@ -20,9 +22,7 @@ from ..indexing.configuration_rqvae import WEIGHTS_NAME as RQVAE_WEIGHTS_NAME
 from ..indexing.coverage import check_index_covers_dataset
 from ..indexing.item_index import INDEX_FILENAME, ItemIndex
 from ..io_utils import read_json, write_json
-from .card_templates import render_card
 from .commit import PushResult, StagedRepo, folder_listing, push_staged
-from .model_card import TAGS, UNKNOWN_LICENSE, copy_record
 
 logger = logging.getLogger(__name__)
 

@@ -16,17 +16,11 @@ from pathlib import Path
 
 from transformers.utils import CONFIG_NAME, GENERATION_CONFIG_NAME
 
-from ..indexing.builder import STATS_NAME as INDEX_STATS_NAME
-from ..indexing.item_index import INDEX_FILENAME, ItemIndex, all_index_tokens
-from ..io_utils import read_json
-from ..lora import ADAPTER_SUBFOLDER
-from ..training.sft import TRAINING_RESULTS
-from .commit import PushResult, StagedRepo, folder_listing, push_staged
-from .dataset_repo import INDEX_SUBFOLDER, hub_lookup_error, load_index
-from .model_card import (
+from ..cards.model_card import (
     CARD_NAME,
     CARD_RECORDS,
     METRICS_NAME,
+    TRAINING_RESULTS,
     LCRecModelCardData,
     copy_record,
     index_stats_file,
@@ -34,6 +28,12 @@ from .model_card import (
     publisher_fields,
     require_model_dir,
 )
+from ..indexing.builder import STATS_NAME as INDEX_STATS_NAME
+from ..indexing.item_index import INDEX_FILENAME, ItemIndex, all_index_tokens
+from ..io_utils import read_json
+from ..lora import ADAPTER_SUBFOLDER
+from .commit import PushResult, StagedRepo, folder_listing, push_staged
+from .dataset_repo import INDEX_SUBFOLDER, hub_lookup_error, load_index
 
 logger = logging.getLogger(__name__)
 

@@ -9,15 +9,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cards.model_card import METRICS_NAME
+from ..evaluation.metrics import METRIC_NAMES
 from ..io_utils import read_json
 from .config import RequestLimits
 
 logger = logging.getLogger(__name__)
 
-METRIC_KEYS = ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10")
 RUN_KEYS = ("num_users", "num_beams", "invalid_rate", "users_per_second")
-# TODO(cli): import the one name of this file (hub's proposal: lcrec.evaluation.report.METRICS_FILE) once it lands.
-METRICS_FILE = "metrics.json"
 
 
 class RequestError(ValueError):
@@ -191,7 +190,7 @@ def find_model_metrics(name_or_path: str) -> dict[str, Any] | None:
     """
     if os.path.isdir(name_or_path):
         folder = Path(name_or_path)
-        for candidate in (folder / METRICS_FILE, folder.resolve().parent / METRICS_FILE):
+        for candidate in (folder / METRICS_NAME, folder.resolve().parent / METRICS_NAME):
             if candidate.is_file():
                 logger.info("showing metrics from %s", candidate)
                 return load_metrics(candidate)
@@ -200,7 +199,7 @@ def find_model_metrics(name_or_path: str) -> dict[str, Any] | None:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
-    for filename, reader in ((METRICS_FILE, load_metrics), ("README.md", _card_metrics)):
+    for filename, reader in ((METRICS_NAME, load_metrics), ("README.md", _card_metrics)):
         try:
             found = reader(hf_hub_download(name_or_path, filename))
         except EntryNotFoundError:  # local (offline cache) and remote misses alike
@@ -232,8 +231,8 @@ def format_metrics(metrics: dict[str, Any] | None) -> str:
     """
     if not metrics:
         return "No evaluation metrics found for this model (no metrics.json or model-card results)."
-    rows = [(key, metrics[key]) for key in METRIC_KEYS + RUN_KEYS if key in metrics]
-    if not any(key in metrics for key in METRIC_KEYS):
+    rows = [(key, metrics[key]) for key in METRIC_NAMES + RUN_KEYS if key in metrics]
+    if not any(key in metrics for key in METRIC_NAMES):
         rows = [
             (key, value)
             for key, value in metrics.items()

@@ -15,6 +15,7 @@ import re
 import shutil
 from pathlib import Path
 
+from ..cards.model_card import TRAINING_RESULTS
 from ..io_utils import OUTPUT_MARKER, check_output_dir, make_readable, mark_output
 from ..lora import ADAPTER_SUBFOLDER, save_adapter
 from .options import SCRATCH, SMOLLM2, DataOptions, ModelOptions
@@ -22,7 +23,6 @@ from .options import SCRATCH, SMOLLM2, DataOptions, ModelOptions
 logger = logging.getLogger(__name__)
 
 TRAIN_COMMAND = "train"  # the output marker's command: `lcrec train` and recipes/sft.py write the same folder
-TRAINING_RESULTS = "training_results.json"
 STAGING = ".final.tmp"
 _CHECKPOINT = re.compile(r"checkpoint-\d+")
 

@@ -8,8 +8,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..cards.model_card import TRAINING_RESULTS, write_model_card
 from ..io_utils import write_json
-from .model_folder import TRAINING_RESULTS, prepare_output_dir, save_model_folder
+from ..prompts import SEQUENCE_FORMAT, SEQUENCE_INSTRUCTION
+from .model_folder import prepare_output_dir, save_model_folder
 from .options import DataOptions, LoraOptions, ModelOptions
 
 logger = logging.getLogger(__name__)
@@ -78,6 +80,9 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
     texts = scratch_tokenizer_texts(draws[0], dataset["items"])
     tokenizer, model = build_tokenizer_and_model(model_options, item_index, titles, texts)
     model.config.max_history = data.max_history  # recommend() truncates histories as training did
+    model.config.seqrec_format = data.prompt_format  # and asks in the format its validation rows had
+    if data.prompt_format == SEQUENCE_FORMAT:  # one wording: the sequence instruction is the model's only template
+        model.config.seqrec_templates = [SEQUENCE_INSTRUCTION]
 
     draws = [
         tokenize_prompt_completion(draw, tokenizer, args.max_length, name=f"train draw {i}")
@@ -102,9 +107,6 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
     result = trainer.train(resume_from_checkpoint=resume_argument(args.resume_from_checkpoint))
     save_model_folder(trainer, output_dir, use_lora=lora.use_lora)
     if trainer.is_world_process_zero():
-        # The card contract (CONTRACTS 7): training output calls hub's card writer, the one upward import.
-        from ..hub.model_card import write_model_card
-
         state = trainer.state
         write_json(
             output_dir / TRAINING_RESULTS,

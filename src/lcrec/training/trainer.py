@@ -53,4 +53,4 @@ class LCRecSFTTrainer(SFTTrainer):
 
     def create_model_card(self, *args, **kwargs) -> None:
         """Write nothing: TRL's card is a placeholder ("fine-tuned version of [None]"); `run_sft` writes lcrec's card
-        (`lcrec.hub.model_card.write_model_card`) into the final model folder instead."""
+        (`lcrec.cards.write_model_card`) into the final model folder instead."""

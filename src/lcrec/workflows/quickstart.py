@@ -99,7 +99,7 @@ def run_quickstart(
     """
     from ..data import load_prepared, prepare_dataset
     from ..evaluation.runner import evaluate_model
-    from ..hub.model_card import update_model_card_metrics
+    from ..cards.model_card import METRICS_NAME, update_model_card_metrics
     from ..modeling_lcrec import LCRecForCausalLM
     from ..presets import resolve_preset
 
@@ -139,7 +139,7 @@ def run_quickstart(
 
     with stage("evaluate LC-Rec", seconds):
         model = LCRecForCausalLM.from_pretrained(model_dir)
-        lcrec = evaluate_model(model, dataset, evaluation, output_file=str(out / "metrics.json"))
+        lcrec = evaluate_model(model, dataset, evaluation, output_file=str(out / METRICS_NAME))
         update_model_card_metrics(model_dir, lcrec)
         print(
             f"HR@10 {lcrec['HR@10']:.4f} on {lcrec['num_users']} {lcrec['split']} users, "

@@ -26,13 +26,13 @@ from ..indexing.builder import STATS_NAME as INDEX_STATS_NAME
 from ..indexing.item_index import INDEX_FILENAME, ItemIndex
 from ..io_utils import read_json, save_with, write_json, write_text
 from ..lora import ADAPTER_SUBFOLDER
-from ..training.sft import TRAINING_RESULTS
 from .card_templates import render_card
 
 logger = logging.getLogger(__name__)
 
 CARD_NAME = "README.md"
-METRICS_NAME = "metrics.json"
+TRAINING_RESULTS = "training_results.json"  # written by training (lcrec.training.run_sft)
+METRICS_NAME = "metrics.json"  # written by evaluation (lcrec evaluate, the quickstart)
 DATASET_STATS_NAME = "dataset_stats.json"
 # The records a model folder keeps for its card; each is published with the model.
 CARD_RECORDS = (TRAINING_RESULTS, DATASET_STATS_NAME, INDEX_STATS_NAME, METRICS_NAME)
