@@ -5,7 +5,7 @@ from __future__ import annotations
 from transformers import AutoConfig, GenerationConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .prompts import DEFAULT_MAX_HISTORY
+from .prompts import DEFAULT_MAX_HISTORY, INSTRUCTION_FORMAT
 
 INDEX_TOKEN_FORMAT = "<{letter}_{code}>"
 # Beams of recommend(), evaluation, the pipeline and the server unless told otherwise (generation_config.num_beams).
@@ -43,7 +43,10 @@ class LCRecConfig(PreTrainedConfig):
     generation caches and embedding resizing see the real decoder). The index fields describe the semantic
     item IDs the model was built for: `index_fingerprint` identifies the exact index, and a tokenizer whose index
     differs is refused when attached. `seqrec_templates` keeps the instructions recommend() renders, so prompts
-    never drift from training; `max_history` is the history window training used.
+    never drift from training; `max_history` is the history window training used. `seqrec_format` says how
+    recommend() asks (`lcrec.prompts.SEQREC_FORMATS`): "instruction" (a seqrec template, the paper's) or "sequence"
+    (the history as an item sequence to continue, for models trained on the `sequence` task; their one template is
+    the sequence instruction).
     """
 
     model_type = "lcrec"
@@ -58,6 +61,7 @@ class LCRecConfig(PreTrainedConfig):
     base_model_name_or_path: str | None = None
     seqrec_templates: list[str] | None = None
     max_history: int = DEFAULT_MAX_HISTORY
+    seqrec_format: str = INSTRUCTION_FORMAT
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):

@@ -24,6 +24,13 @@ DEFAULT_MAX_HISTORY = 20
 DEFAULT_SEQREC_TEMPLATE = 0
 # The wrapper every instruction is put in, for training and for recommend(): one place, so they never drift.
 PROMPT_FORMAT = "### Task\n{instruction}\n\n### Answer\n"
+# How recommend() asks (`LCRecConfig.seqrec_format`): a seqrec instruction with the history inside it (the paper's),
+# or, for models trained on the `sequence` task (lcrec.tasks.sequence), the history as the start of an item
+# sequence to continue: SEQUENCE_INSTRUCTION, then the items' index tokens back to back.
+INSTRUCTION_FORMAT = "instruction"
+SEQUENCE_FORMAT = "sequence"
+SEQREC_FORMATS = (INSTRUCTION_FORMAT, SEQUENCE_FORMAT)
+SEQUENCE_INSTRUCTION = "Continue this user's item sequence, oldest first."
 # Package data of the task templates (lcrec.tasks); read here as data so the model needs no task code.
 _SEQREC_TEMPLATES_RESOURCE = ("tasks", "templates", "seqrec.json")
 
@@ -48,6 +55,14 @@ def join_history(parts: Iterable[str]) -> str:
 def seqrec_prompt(instruction: str, history_tokens: Sequence[str], max_history: int = DEFAULT_MAX_HISTORY) -> str:
     """The seqrec prompt: `instruction` with `{history}` = the most recent `max_history` items' index tokens."""
     return format_prompt(instruction.format(history=join_history(recent_items(history_tokens, max_history))))
+
+
+def sequence_prompt(
+    item_tokens: Sequence[str], max_history: int = DEFAULT_MAX_HISTORY, instruction: str = SEQUENCE_INSTRUCTION
+) -> str:
+    """The `sequence` format: the instruction, then the most recent `max_history` items' index tokens in order (an
+    item is exactly one token per level, so none needs a separator). Training rows continue it with later items."""
+    return format_prompt(instruction) + "".join(recent_items(item_tokens, max_history))
 
 
 def default_seqrec_instructions() -> list[str]:
@@ -147,7 +162,11 @@ __all__ = [
     "DEFAULT_MAX_HISTORY",
     "DEFAULT_SEQREC_TEMPLATE",
     "HISTORY_SEPARATOR",
+    "INSTRUCTION_FORMAT",
     "PROMPT_FORMAT",
+    "SEQREC_FORMATS",
+    "SEQUENCE_FORMAT",
+    "SEQUENCE_INSTRUCTION",
     "check_histories",
     "default_seqrec_instructions",
     "format_prompt",
@@ -155,4 +174,5 @@ __all__ = [
     "join_history",
     "recent_items",
     "seqrec_prompt",
+    "sequence_prompt",
 ]

@@ -7,7 +7,8 @@ with a 4D mask under which a beam token sees its prompt and its own ancestors on
 level and is never copied per beam or reordered. Candidates are the trie children of each beam (one gather per
 level); a candidate's score is the beam's log-probability plus the token's log-probability under the softmax over
 the full vocabulary, as in `generate()`; selection is the exact top K per user. After the last level one more step
-adds log p(EOS), which `generate()` counts as well. The output head runs only on the rows that need it (the last
+adds log p(EOS), which `generate()` counts as well (`score_eos=False` skips it: models trained on whole item
+sequences continue after an item rather than end). The output head runs only on the rows that need it (the last
 prompt position, then the K new tokens per user), a chunk of rows at a time, so no (users x beams x vocabulary)
 logits tensor is ever held.
 
@@ -153,10 +154,12 @@ def tree_beam_search(
     token_ids: torch.Tensor,
     eos_token_id: int,
     num_beams: int,
+    score_eos: bool = True,
 ) -> BeamSearchResult:
     """Exact constrained beam search with tree attention over right-padded prompts (see the module docstring).
 
     `token_ids[level, code]` is the vocabulary id of each index token. The model must be in eval mode.
+    `score_eos=False` ranks items on their index tokens alone (no final EOS step: `sequence`-format models).
     """
     users = input_ids.shape[0]
     device = input_ids.device
@@ -171,6 +174,7 @@ def tree_beam_search(
     ancestors = torch.zeros((users, num_beams, 0), dtype=torch.int64, device=device)
     for level in range(trie.levels):
         child, codes, valid = trie.children(level, nodes)  # (users, rows, width)
+        last = level == trie.levels - 1
         rows, width = child.shape[1:]
         candidates = scores.unsqueeze(-1) + _token_log_probs(head, hidden, token_ids[level][codes], vocab_size)
         candidates = candidates.masked_fill(~valid, float("-inf")).flatten(1)
@@ -182,6 +186,8 @@ def tree_beam_search(
         parents = order // width
         nodes = child.flatten(1).gather(1, order)
         chosen = codes.flatten(1).gather(1, order)
+        if last and not score_eos:  # the last token's own logits are never needed
+            break
         ancestors = torch.cat(
             [
                 ancestors.gather(1, parents.unsqueeze(-1).expand(-1, -1, level)),
@@ -196,8 +202,10 @@ def tree_beam_search(
             cache=cache,
             use_cache=True,
         ).last_hidden_state
-    eos = torch.full((users, num_beams, 1), eos_token_id, dtype=torch.int64, device=device)
-    final = scores + _token_log_probs(head, hidden, eos, vocab_size).squeeze(-1)
+    final = scores
+    if score_eos:
+        eos = torch.full((users, num_beams, 1), eos_token_id, dtype=torch.int64, device=device)
+        final = scores + _token_log_probs(head, hidden, eos, vocab_size).squeeze(-1)
     order = torch.sort(final, dim=1, descending=True, stable=True).indices
     final = final.gather(1, order)
     return BeamSearchResult(trie.items_of(nodes.gather(1, order)), final, torch.isfinite(final))
@@ -212,8 +220,10 @@ def generate_beam_search(
     token_ids: torch.Tensor,
     eos_token_id: int,
     num_beams: int,
+    score_eos: bool = True,
 ) -> BeamSearchResult:
-    """The reference: `generate()` beam search with the trie processor over left-padded prompts.
+    """The reference: `generate()` beam search with the trie processor over left-padded prompts (`score_eos`: as
+    in `tree_beam_search`).
 
     Each prompt but its last token is prefilled once and the cache repeated per beam (generate() would run the
     prompt once per beam). Swaps in a bare GenerationConfig for the call (nothing a checkpoint ships leaks in):
@@ -225,7 +235,7 @@ def generate_beam_search(
         do_sample=False,
         num_beams=beams,
         num_return_sequences=beams,
-        max_new_tokens=levels + 1,
+        max_new_tokens=levels + int(score_eos),
         min_new_tokens=0,
         early_stopping=True,
         length_penalty=0.0,

@@ -25,7 +25,17 @@ from transformers import AutoModelForCausalLM, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from ..configuration_lcrec import DEFAULT_NUM_BEAMS, RECOMMENDATION_TASK
-from ..prompts import DEFAULT_SEQREC_TEMPLATE, check_histories, is_single_history, recent_items, seqrec_prompt
+from ..prompts import (
+    DEFAULT_SEQREC_TEMPLATE,
+    INSTRUCTION_FORMAT,
+    SEQREC_FORMATS,
+    SEQUENCE_FORMAT,
+    check_histories,
+    is_single_history,
+    recent_items,
+    seqrec_prompt,
+    sequence_prompt,
+)
 from .beam_search import BeamSearchResult, generate_beam_search, tree_attention_unsupported, tree_beam_search
 from .trie import SemanticIdTrie
 
@@ -138,9 +148,11 @@ def decode_prompts(
     num_beams: int,
     batch_size: int | None = None,
     decoder: str = "auto",
+    score_eos: bool = True,
 ) -> BeamSearchResult:
     """Beam search for every prompt (rows in input order). Prompts are batched by token length; each batch is one
     prefill and one decoding loop of `batch_size` users (default: as many as the KV-cache budget allows).
+    `score_eos`: an item's score includes log p(EOS) after its last token (False: its index tokens alone).
     """
     language_model = model.language_model
     device = model.device
@@ -160,7 +172,7 @@ def decode_prompts(
             inputs = tokenizer.pad(batch, padding_side="right" if tree else "left", return_tensors="pt").to(device)
             search = tree_beam_search if tree else generate_beam_search
             arguments = (inputs["input_ids"], inputs["attention_mask"], trie, token_ids, tokenizer.eos_token_id)
-            parts.append(search(language_model, *arguments, num_beams))
+            parts.append(search(language_model, *arguments, num_beams, score_eos=score_eos))
     inverse = torch.argsort(torch.tensor(order, device=device))
     # generate() returns at least two beams per user; keep `num_beams` columns so batches concatenate
     return BeamSearchResult(
@@ -185,18 +197,26 @@ def render_prompts(
     max_history: int | None = None,
 ) -> list[str]:
     """The seqrec prompt of each (checked) history, as recommend() feeds them: `config.seqrec_templates[template]`
-    over the most recent `max_history` items (default `config.max_history`, the window training used)."""
+    over the most recent `max_history` items (default `config.max_history`, the window training used), in the
+    model's `config.seqrec_format` (an instruction with the history inside, or the sequence format)."""
     templates = config.seqrec_templates or []
     if isinstance(template, bool) or not isinstance(template, numbers.Integral) or not 0 <= template < len(templates):
         raise ValueError(f"template {template!r} does not exist: this model has {len(templates)} seqrec templates")
     max_history = config.max_history if max_history is None else _integer("max_history", max_history)
+    prompt_format = seqrec_format_of(config)
     instruction = templates[template]
-    return [
-        seqrec_prompt(
-            instruction, [item_index.tokens(item) for item in recent_items(history, max_history)], max_history
-        )
-        for history in histories
-    ]
+    recent = ([item_index.tokens(item) for item in recent_items(history, max_history)] for history in histories)
+    if prompt_format == SEQUENCE_FORMAT:
+        return [sequence_prompt(tokens, max_history, instruction) for tokens in recent]
+    return [seqrec_prompt(instruction, tokens, max_history) for tokens in recent]
+
+
+def seqrec_format_of(config) -> str:
+    """The model's `seqrec_format` (configs saved before it existed ask in the instruction format)."""
+    prompt_format = getattr(config, "seqrec_format", None) or INSTRUCTION_FORMAT
+    if prompt_format not in SEQREC_FORMATS:
+        raise ValueError(f"config.seqrec_format must be one of {SEQREC_FORMATS}, got {prompt_format!r}")
+    return prompt_format
 
 
 def recommend_items(
@@ -233,7 +253,9 @@ def recommend_items(
         )
     # More beams than items decode the same ranking (every prefix already survives) at more cost.
     num_beams = min(num_beams, catalogue)
-    return _ranked(decode_prompts(model, tokenizer, prompts, num_beams, batch_size, decoder), top_k)
+    # A sequence-format model continues the sequence after an item instead of ending it: no EOS term in its scores.
+    score_eos = seqrec_format_of(model.config) != SEQUENCE_FORMAT
+    return _ranked(decode_prompts(model, tokenizer, prompts, num_beams, batch_size, decoder, score_eos), top_k)
 
 
 class ItemRecommendationPipeline(Pipeline):
@@ -296,4 +318,5 @@ __all__ = [
     "register_pipeline",
     "render_prompts",
     "resolve_num_beams",
+    "seqrec_format_of",
 ]

@@ -1,4 +1,4 @@
-"""The six LC-Rec instruction tasks, their templates, per-user texts and the task-mix builder.
+"""The six LC-Rec instruction tasks, the `sequence` task, their templates, per-user texts and the task-mix builder.
 
 The templates load without `datasets`; the mix builder and user-text loaders are imported on first use,
 so `recommend()` and `lcrec --help` stay light.
@@ -7,6 +7,7 @@ so `recommend()` and `lcrec --help` stay light.
 from importlib import import_module
 
 from ..prompts import DEFAULT_MAX_HISTORY, PROMPT_FORMAT, format_prompt
+from .sequence import MIX_TASKS, SEQUENCE_TASK
 from .templates import TASK_SPECS, TASKS, Template, load_templates, load_templates_file, parse_templates
 
 _LAZY = {
@@ -21,7 +22,9 @@ _LAZY = {
 
 __all__ = [
     "DEFAULT_MAX_HISTORY",
+    "MIX_TASKS",
     "PROMPT_FORMAT",
+    "SEQUENCE_TASK",
     "TASKS",
     "TASK_SPECS",
     "Template",

@@ -1,4 +1,4 @@
-"""The task mix: the six LC-Rec tasks as one shuffled `datasets.Dataset` of prompt/completion rows.
+"""The task mix: the six LC-Rec tasks (and `sequence`) as one shuffled `datasets.Dataset` of prompt/completion rows.
 
 Building happens in two stages so each epoch can draw fresh templates cheaply:
 1. `TaskMix.build(...)` collects every task's samples (which users, prefixes and items; their history
@@ -22,7 +22,15 @@ import numpy as np
 from datasets import Dataset, DatasetDict, Features, Value, concatenate_datasets
 
 from ..indexing import ItemIndex, check_index_covers_dataset
-from ..prompts import DEFAULT_MAX_HISTORY, join_history, recent_items
+from ..prompts import (
+    DEFAULT_MAX_HISTORY,
+    INSTRUCTION_FORMAT,
+    SEQREC_FORMATS,
+    join_history,
+    recent_items,
+    sequence_prompt,
+)
+from .sequence import MIX_TASKS, SEQUENCE_TASK, SEQUENCE_TEMPLATE_ID, SequenceSamples
 from .templates import TASKS, Template, load_templates
 from .user_texts import UserTexts, load_user_texts
 
@@ -31,7 +39,7 @@ logger = logging.getLogger(__name__)
 # Per-task sample caps applied by default: the paper subsamples fusionseqrec (20k-100k samples).
 DEFAULT_SAMPLES_PER_TASK: dict[str, int] = {"fusionseqrec": 20_000}
 MIX_FEATURES = Features({"prompt": Value("string"), "completion": Value("string"), "task": Value("string"), "template_id": Value("int64")})
-_TASK_KEYS = {task: key for key, task in enumerate(TASKS)}
+_TASK_KEYS = {task: key for key, task in enumerate(MIX_TASKS)}
 _USER_TEXT_TASKS = {"itemsearch": "intention", "preferenceobtain": "preference"}
 # Tasks every template of which shows or answers an item's title or description.
 _ITEM_TEXT_TASKS = frozenset({"item2index", "index2item", "fusionseqrec"})
@@ -219,7 +227,7 @@ def _seed_sequence(*keys: int) -> np.random.SeedSequence:
 class TaskMix:
     """The samples of a task mix, built once; `render(epoch)` gives that epoch's prompt/completion Dataset."""
 
-    def __init__(self, samples: Mapping[str, _TaskSamples], seed: int):
+    def __init__(self, samples: Mapping[str, _TaskSamples | SequenceSamples], seed: int):
         self.samples = dict(samples)
         self.seed = seed
 
@@ -249,26 +257,31 @@ class TaskMix:
         user_texts: str | Path | UserTexts | None = None,
         strict: bool = False,
         templates: Mapping[str, Sequence[Template]] | None = None,
-    ) -> "TaskMix":
+    ) -> TaskMix:
         """Collect the samples of `tasks`.
 
         samples_per_task caps tasks at a random subset (default: fusionseqrec at 20,000; None = all).
         user_texts: an augment .jsonl, an LC-Rec user.json or a UserTexts; default the `users` split.
         A task whose data is missing is skipped with a logged warning, or raises MissingTaskDataError when strict.
+        `sequence` rows are windows of `max_history + 1` items of every training sequence (never capped).
         templates overrides a task's package templates (e.g. from `load_templates_file`).
         """
         tasks = list(dict.fromkeys(tasks))
         unknown = [task for task in tasks if task not in _TASK_KEYS]
         if unknown:
-            raise ValueError(f"unknown tasks {unknown}; tasks: {list(TASKS)}")
+            raise ValueError(f"unknown tasks {unknown}; tasks: {list(MIX_TASKS)}")
         if not tasks:
             raise ValueError("no tasks requested")
         caps = {**DEFAULT_SAMPLES_PER_TASK, **(samples_per_task or {})}
         for task, cap in caps.items():
             if task not in _TASK_KEYS:
-                raise ValueError(f"samples_per_task names an unknown task {task!r}; tasks: {list(TASKS)}")
+                raise ValueError(f"samples_per_task names an unknown task {task!r}; tasks: {list(MIX_TASKS)}")
             if cap is not None and cap < 1:
                 raise ValueError(f"samples_per_task[{task!r}] must be a positive count or None, got {cap}")
+            if cap is not None and task == SEQUENCE_TASK:
+                raise ValueError(
+                    f"samples_per_task cannot cap {SEQUENCE_TASK!r}: its rows are every training sequence's windows"
+                )
         catalogue = _Catalogue(dataset, item_index, max_history)
         texts = user_texts if isinstance(user_texts, UserTexts) else None
         if texts is None and any(task in _USER_TEXT_TASKS for task in tasks):
@@ -280,6 +293,9 @@ class TaskMix:
                 if strict:
                     raise MissingTaskDataError(reason)
                 logger.warning(reason)
+                continue
+            if task == SEQUENCE_TASK:
+                samples[task] = SequenceSamples.build(catalogue.sequences, catalogue.tokens, max_history)
                 continue
             rng = np.random.default_rng(_seed_sequence(seed, _TASK_KEYS[task], 0))
             if task in ("seqrec", "fusionseqrec"):
@@ -296,6 +312,9 @@ class TaskMix:
         """This epoch's rows (prompt, completion, task, template_id), shuffled; same (seed, epoch) -> same rows."""
         columns: dict[str, list] = {"prompt": [], "completion": [], "task": [], "template_id": []}
         for task, samples in self.samples.items():
+            if isinstance(samples, SequenceSamples):
+                samples.render(columns)
+                continue
             rng = np.random.default_rng(_seed_sequence(self.seed, _TASK_KEYS[task], 1, epoch))
             _render_task(samples, rng, columns)
         order = np.random.default_rng(_seed_sequence(self.seed, 2, epoch)).permutation(len(columns["prompt"]))
@@ -388,12 +407,32 @@ def build_validation_mix(
     split: str = "validation",
     template_id: int | None = None,
     templates: Sequence[Template] | None = None,
+    prompt_format: str = INSTRUCTION_FORMAT,
 ) -> Dataset:
-    """seqrec rows on `split`'s targets (one per user) for validation loss; template drawn per row, or fixed by template_id."""
+    """seqrec rows on `split`'s targets (one per user) for validation loss; template drawn per row, or fixed by
+    template_id.
+
+    prompt_format "sequence" renders them as recommend() asks a model trained on the `sequence` task instead.
+    """
     if split not in dataset:
         raise ValueError(f"the dataset has no {split!r} split (splits: {list(dataset)})")
+    if prompt_format not in SEQREC_FORMATS:
+        raise ValueError(f"prompt_format must be one of {SEQREC_FORMATS}, got {prompt_format!r}")
     catalogue = _Catalogue(dataset, item_index, max_history)
     rows = dataset[split].select_columns(["history", "target"]).to_dict()
+    if prompt_format == SEQUENCE_TASK:
+        prompts = [
+            sequence_prompt([catalogue.tokens[item] for item in history], max_history) for history in rows["history"]
+        ]
+        return Dataset.from_dict(
+            {
+                "prompt": prompts,
+                "completion": [catalogue.tokens[target] for target in rows["target"]],
+                "task": [SEQUENCE_TASK] * len(prompts),
+                "template_id": [SEQUENCE_TEMPLATE_ID] * len(prompts),
+            },
+            features=MIX_FEATURES,
+        )
     fields = {"history": [catalogue.history(history) for history in rows["history"]], "item": [catalogue.tokens[target] for target in rows["target"]]}
     seqrec_templates = tuple(templates) if templates is not None else load_templates("seqrec")
     if template_id is not None:

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..prompts import DEFAULT_MAX_HISTORY
-from ..tasks import TASKS
+from ..prompts import DEFAULT_MAX_HISTORY, INSTRUCTION_FORMAT, SEQUENCE_FORMAT
+from ..tasks import MIX_TASKS, SEQUENCE_TASK, TASKS
 
 ALL_TASKS = list(TASKS)
+# Every task a mix may hold: the paper's six (ALL_TASKS, the default) plus `sequence` (whole item sequences).
+KNOWN_TASKS = list(MIX_TASKS)
+AUTO_FORMAT = "auto"
 # Reserved `base_model` names: a compact Llama trained from scratch, and the offline SmolLM2 asset.
 SCRATCH = "scratch"
 SMOLLM2 = "smollm2"
@@ -25,9 +28,20 @@ class DataOptions:
         default=None, metadata={"help": "item index folder (`lcrec index --out`) or an index.json"}
     )
     tasks: list[str] = field(
-        default_factory=lambda: list(ALL_TASKS), metadata={"help": f"tasks of the training mix, among {ALL_TASKS}"}
+        default_factory=lambda: list(ALL_TASKS), metadata={"help": f"tasks of the training mix, among {KNOWN_TASKS}"}
     )
-    max_history: int = field(default=DEFAULT_MAX_HISTORY, metadata={"help": "most recent items kept in a history"})
+    max_history: int = field(
+        default=DEFAULT_MAX_HISTORY,
+        metadata={"help": "most recent items kept in a history (and the `sequence` task's window)"},
+    )
+    seqrec_format: str = field(
+        default=AUTO_FORMAT,
+        metadata={
+            "help": f"how recommend() asks the trained model: {INSTRUCTION_FORMAT} (seqrec templates), "
+            f"{SEQUENCE_FORMAT} (continue the item sequence), or {AUTO_FORMAT} ({SEQUENCE_FORMAT} when the mix has "
+            "the sequence task and not seqrec)"
+        },
+    )
     fusionseqrec_samples: int | None = field(
         default=None, metadata={"help": "fusionseqrec subsample size (None: the task builder's default, 20,000)"}
     )
@@ -56,17 +70,31 @@ class DataOptions:
     )
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.tasks) - set(ALL_TASKS))
+        unknown = sorted(set(self.tasks) - set(KNOWN_TASKS))
         if unknown:
-            raise ValueError(f"unknown task(s) {unknown}; known tasks: {ALL_TASKS}")
+            raise ValueError(f"unknown task(s) {unknown}; known tasks: {KNOWN_TASKS}")
         if not self.tasks:
-            raise ValueError("tasks is empty: name at least one of " + ", ".join(ALL_TASKS))
+            raise ValueError("tasks is empty: name at least one of " + ", ".join(KNOWN_TASKS))
+        formats = (AUTO_FORMAT, INSTRUCTION_FORMAT, SEQUENCE_FORMAT)
+        if self.seqrec_format not in formats:
+            raise ValueError(f"seqrec_format must be one of {formats}, got {self.seqrec_format!r}")
+        if self.seqrec_format == SEQUENCE_FORMAT and SEQUENCE_TASK not in self.tasks:
+            raise ValueError(f"seqrec_format {SEQUENCE_FORMAT!r} needs the {SEQUENCE_TASK!r} task in the mix")
+        if self.seqrec_format == INSTRUCTION_FORMAT and "seqrec" not in self.tasks:
+            raise ValueError(f"seqrec_format {INSTRUCTION_FORMAT!r} needs the seqrec task in the mix")
         if self.max_history < 1:
             raise ValueError(f"max_history must be >= 1, got {self.max_history}")
         for name in ("fusionseqrec_samples", "seqrec_samples", "validation_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 (or None for all), got {value}")
+
+    @property
+    def prompt_format(self) -> str:
+        """The format recommend() will ask in (`LCRecConfig.seqrec_format`): `seqrec_format` with auto resolved."""
+        if self.seqrec_format != AUTO_FORMAT:
+            return self.seqrec_format
+        return SEQUENCE_FORMAT if SEQUENCE_TASK in self.tasks and "seqrec" not in self.tasks else INSTRUCTION_FORMAT
 
 
 @dataclass

@@ -21,7 +21,8 @@ def build_template_draws(
     seed: int,
     num_epochs: int | Callable[[int], int] = 1,
 ) -> tuple[list[Dataset], Dataset]:
-    """One render of the training mix per epoch (same samples, fresh templates) and the seqrec validation rows.
+    """One render of the training mix per epoch (same samples, fresh templates) and the seqrec validation rows
+    (in the format recommend() will ask in, `data.prompt_format`).
 
     The paper redraws each sample's template every epoch; `EpochDrawSampler` then trains epoch e on draw e.
     `num_epochs` may be a function of the mix size (e.g. to turn max_steps into epochs).
@@ -43,7 +44,10 @@ def build_template_draws(
         raise ValueError(f"the task mix of {data.tasks} is empty for {data.dataset_dir}")
     epochs = max(1, num_epochs(len(mix)) if callable(num_epochs) else num_epochs)
     draws = [mix.render(epoch) for epoch in tqdm(range(epochs), desc="Rendering template draws", disable=epochs < 3)]
-    validation = build_validation_mix(dataset, item_index, seed=seed, max_history=data.max_history, split="validation")
+    validation = build_validation_mix(
+        dataset, item_index, seed=seed, max_history=data.max_history, split="validation",
+        prompt_format=data.prompt_format,
+    )
     if data.validation_samples is not None and data.validation_samples < len(validation):
         validation = validation.shuffle(seed=seed).select(range(data.validation_samples))
     logger.info(
