@@ -145,6 +145,19 @@ def test_recommend_scores_an_item_on_its_index_tokens_only(sequence_model, item_
     assert torch.allclose(tree.scores, reference.scores, atol=1e-4)
 
 
+def test_early_stopping_needs_a_best_model_to_keep():
+    from transformers import TrainingArguments
+
+    from lcrec.training import DataOptions
+    from lcrec.training.sft import training_callbacks
+
+    data = DataOptions(tasks=["sequence"], early_stopping_patience=2)
+    with pytest.raises(ValueError, match="early_stopping_patience needs load_best_model_at_end"):
+        training_callbacks(data, None, TrainingArguments(output_dir="unused", use_cpu=True, report_to="none"))
+    with pytest.raises(ValueError, match="ranking_eval_users must be >= 1"):
+        DataOptions(ranking_eval_users=0)
+
+
 def test_the_mix_decides_how_recommend_asks():
     from lcrec.training import DataOptions
 
@@ -162,7 +175,7 @@ def test_the_mix_decides_how_recommend_asks():
 
 def test_a_model_trained_on_sequences_recommends_in_that_format(tmp_path, one_torch_thread):
     """SFT on the `sequence` task alone (a walk: each user's next item is the last one + 1) gives a model folder
-    that asks in the sequence format and has learnt the walk."""
+    that asks in the sequence format and has learnt the walk; validation ranking metrics pick the checkpoint."""
     from lcrec.indexing import ItemIndex
     from lcrec.modeling_lcrec import LCRecForCausalLM
     from lcrec.training import parse_sft_args, run_sft
@@ -205,10 +218,22 @@ def test_a_model_trained_on_sequences_recommends_in_that_format(tmp_path, one_to
         "--scratch_vocab_size", "300", "--scratch_hidden_size", "32", "--scratch_num_layers", "1",
         "--scratch_num_heads", "2", "--scratch_intermediate_size", "64", "--scratch_max_positions", "64",
         "--bf16", "false", "--activation_checkpointing", "false",
+        # checkpoints judged by validation ranking, as SASRec's early stopping judges its epochs
+        "--eval_strategy", "steps", "--eval_steps", "50", "--save_strategy", "steps", "--save_steps", "50",
+        "--ranking_eval_users", "12", "--load_best_model_at_end", "true", "--metric_for_best_model", "NDCG@10",
+        "--greater_is_better", "true",
     ]
     run_sft(*parse_sft_args(argv))
     results = json.loads((tmp_path / "model" / "training_results.json").read_text())
     assert results["tasks"] == ["sequence"]
+    evaluations = [entry for entry in results["log_history"] if "eval_loss" in entry]
+    assert [entry["step"] for entry in evaluations] == [50, 100]
+    assert all(0.0 <= entry["eval_NDCG@10"] <= entry["eval_HR@10"] <= 1.0 for entry in evaluations)
+    # the best metric is NDCG@10 here, and the kept checkpoint is the one that had it
+    assert results["metric_for_best_model"] == "NDCG@10"
+    best = max(evaluations, key=lambda entry: entry["eval_NDCG@10"])
+    assert results["best_eval_loss"] == best["eval_NDCG@10"]
+    assert results["best_checkpoint"] == f"checkpoint-{best['step']}"
     model = LCRecForCausalLM.from_pretrained(tmp_path / "model")
     assert model.config.seqrec_format == SEQUENCE_FORMAT and model.config.max_history == 4
     assert model.config.seqrec_templates == [SEQUENCE_INSTRUCTION]

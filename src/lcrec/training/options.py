@@ -61,6 +61,17 @@ class DataOptions:
     validation_samples: int | None = field(
         default=None, metadata={"help": "validation users whose seqrec rows give eval_loss (None: all)"}
     )
+    ranking_eval_users: int | None = field(
+        default=None,
+        metadata={
+            "help": "at every evaluation also rank this many (seeded) validation users and report eval_HR@K / "
+            "eval_NDCG@K (metric_for_best_model NDCG@10 then keeps the best-ranking checkpoint); None: off"
+        },
+    )
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={"help": "stop after this many evaluations without a better metric_for_best_model (None: off)"},
+    )
     overwrite: bool = field(
         default=False,
         metadata={
@@ -84,7 +95,10 @@ class DataOptions:
             raise ValueError(f"seqrec_format {INSTRUCTION_FORMAT!r} needs the seqrec task in the mix")
         if self.max_history < 1:
             raise ValueError(f"max_history must be >= 1, got {self.max_history}")
-        for name in ("fusionseqrec_samples", "seqrec_samples", "validation_samples"):
+        for name in (
+            "fusionseqrec_samples", "seqrec_samples", "validation_samples", "ranking_eval_users",
+            "early_stopping_patience",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 (or None for all), got {value}")

@@ -96,7 +96,7 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
         eval_dataset=validation,
         processing_class=tokenizer,
         peft_config=build_lora_config(model, lora) if lora.use_lora else None,
-        callbacks=list(callbacks),
+        callbacks=[*callbacks, *training_callbacks(data, dataset, args)],
         draw_sizes=[len(draw) for draw in draws],
     )
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
@@ -117,7 +117,8 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
                 "train_rows_per_draw": [len(draw) for draw in draws],
                 "validation_rows": len(validation),
                 "best_checkpoint": _relative_checkpoint(state.best_model_checkpoint, output_dir),
-                "best_eval_loss": state.best_metric,
+                "best_eval_loss": state.best_metric,  # the best metric_for_best_model (eval_loss unless set)
+                "metric_for_best_model": args.metric_for_best_model,
                 "settings": training_settings(trainer.args, lora, state),
                 "metrics": result.metrics,
                 "log_history": state.log_history,
@@ -126,6 +127,22 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
         )
         write_model_card(output_dir, dataset_dir=data.dataset_dir, index_dir=data.index_dir)
     return output_dir
+
+
+def training_callbacks(data: DataOptions, dataset, args) -> list:
+    """Validation ranking metrics at each evaluation, and early stopping on `metric_for_best_model`, as `data` asks."""
+    from transformers import EarlyStoppingCallback
+
+    from .ranking_eval import RankingEvaluationCallback
+
+    callbacks = []
+    if data.ranking_eval_users:
+        callbacks.append(RankingEvaluationCallback(dataset, max_users=data.ranking_eval_users, seed=args.seed))
+    if data.early_stopping_patience:
+        if not (args.load_best_model_at_end and args.metric_for_best_model):
+            raise ValueError("early_stopping_patience needs load_best_model_at_end and metric_for_best_model")
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=data.early_stopping_patience))
+    return callbacks
 
 
 def training_settings(args, lora: LoraOptions, state) -> dict:
