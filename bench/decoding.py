@@ -347,7 +347,7 @@ def part_c(args, device) -> None:
         recommend_items(model, tokenizer, histories[:4], top_k=TOP_K, num_beams=BEAMS)  # warm-up
         spent, original = [], trie.children
 
-        def timed_children(level, nodes):
+        def timed_children(level, nodes, original=original, spent=spent):
             began = time.perf_counter()
             out = original(level, nodes)
             if device.type == "cuda":

@@ -72,9 +72,17 @@ def assign(method: str, trained, rounds: int, guarantee: bool) -> Row:
     model, codes, residuals, seconds, cpu_seconds = trained
     started, cpu = time.perf_counter(), time.process_time()
     config = model.config
-    result = assign_unique_codes(codes, residuals, list(model.codebooks), rounds, config.sinkhorn_epsilon, config.sinkhorn_iterations, guarantee)
-    return Row(method, result.colliding_items_before, colliding_items(result.codes), result.codes,
-               seconds + time.perf_counter() - started, cpu_seconds + time.process_time() - cpu)
+    result = assign_unique_codes(
+        codes, residuals, list(model.codebooks), rounds, config.sinkhorn_epsilon, config.sinkhorn_iterations, guarantee
+    )
+    return Row(
+        method,
+        result.colliding_items_before,
+        colliding_items(result.codes),
+        result.codes,
+        seconds + time.perf_counter() - started,
+        cpu_seconds + time.process_time() - cpu,
+    )
 
 
 def run_dataset(name: str, args: argparse.Namespace) -> list[Row]:
@@ -82,11 +90,23 @@ def run_dataset(name: str, args: argparse.Namespace) -> list[Row]:
     data = torch.from_numpy(np.asarray(embeddings, dtype=np.float32))
     sizes = [args.codebook_size] * args.levels
     paper = RQVAEConfig(input_dim=data.shape[1], codebook_sizes=sizes)
-    training = RQVAETrainingArguments(epochs=args.epochs, seed=args.seed, progress=args.progress, **({"eval_every": args.eval_every} if args.eval_every else {}))
+    training = RQVAETrainingArguments(
+        epochs=args.epochs,
+        seed=args.seed,
+        progress=args.progress,
+        **({"eval_every": args.eval_every} if args.eval_every else {}),
+    )
     logging.warning("%s: %d items x %d dims, %d epochs", name, *data.shape, training.epochs)
     rows = []
     if "ours" in args.variants:
-        rows.append(assign("ours (restart, Sinkhorn, 20 rounds, guarantee)", train(data, paper, training), rounds=20, guarantee=True))
+        rows.append(
+            assign(
+                "ours (restart, Sinkhorn, 20 rounds, guarantee)",
+                train(data, paper, training),
+                rounds=20,
+                guarantee=True,
+            )
+        )
     if "no-restart" in args.variants:
         no_restart = train(data, paper, replace(training, dead_code_restart=False))
         rows.append(assign("ours without dead-code restart", no_restart, rounds=20, guarantee=True))
@@ -97,7 +117,16 @@ def run_dataset(name: str, args: argparse.Namespace) -> list[Row]:
     if "random" in args.variants:
         started = time.perf_counter()
         random_codes = np.random.default_rng(args.seed).integers(args.codebook_size, size=(len(data), args.levels))
-        rows.append(Row("random codes", colliding_items(random_codes), colliding_items(random_codes), random_codes, time.perf_counter() - started, 0.0))
+        rows.append(
+            Row(
+                "random codes",
+                colliding_items(random_codes),
+                colliding_items(random_codes),
+                random_codes,
+                time.perf_counter() - started,
+                0.0,
+            )
+        )
     print_table(name, len(data), sizes, embeddings, rows)
     return rows
 
@@ -105,20 +134,33 @@ def run_dataset(name: str, args: argparse.Namespace) -> list[Row]:
 def print_table(name: str, num_items: int, sizes: list[int], embeddings: np.ndarray, rows: list[Row]) -> None:
     levels = len(sizes)
     print(f"\n### {name}: {num_items} items, {levels} x {sizes[0]} codes\n")
-    print("| method | collisions before | after | utilisation per level (%) | entropy per level (bits) | coherence | seconds | cpu s |")
+    print(
+        "| method | collisions before | after | utilisation per level (%) | entropy per level (bits) | coherence "
+        "| seconds | cpu s |"
+    )
     print("|---|---:|---:|---|---|---:|---:|---:|")
     for row in rows:
         used = " / ".join(f"{100 * value:.0f}" for value in utilization(row.codes, sizes))
         entropy = " / ".join(f"{value:.2f}" for value in entropy_bits(row.codes, sizes))
         coherence = semantic_coherence(np.asarray(embeddings, dtype=np.float64), row.codes[:, 0])
-        print(f"| {row.method} | {row.before} ({row.before / num_items:.2%}) | {row.after} | {used} | {entropy} | {coherence:.2f} | {row.seconds:.1f} | {row.cpu_seconds:.1f} |")
-    print(f"\ncoherence = mean cosine similarity of items sharing a first-level code / that of all item pairs; max entropy {math.log2(sizes[0]):.0f} bits")
+        print(
+            f"| {row.method} | {row.before} ({row.before / num_items:.2%}) | {row.after} | {used} | {entropy} "
+            f"| {coherence:.2f} | {row.seconds:.1f} | {row.cpu_seconds:.1f} |"
+        )
+    print(
+        "\ncoherence = mean cosine similarity of items sharing a first-level code / that of all item pairs; "
+        f"max entropy {math.log2(sizes[0]):.0f} bits"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="scientific,ml-100k,synthetic")
-    parser.add_argument("--variants", default="ours,no-restart,plain,random", help="which rows to compute (to split a long run over processes)")
+    parser.add_argument(
+        "--variants",
+        default="ours,no-restart,plain,random",
+        help="which rows to compute (to split a long run over processes)",
+    )
     parser.add_argument("--synthetic-items", type=int, default=20_000)
     parser.add_argument("--encoder", default="minilm")
     parser.add_argument("--epochs", type=int, default=RQVAETrainingArguments.epochs)

@@ -26,7 +26,9 @@ TARGET_SECONDS = 60.0
 TARGET_GB = 4.0
 
 
-def write_synthetic(folder: Path, interactions: int, seed: int, compress: bool, reviews: str = "csv") -> tuple[Path, Path, int, int]:
+def write_synthetic(
+    folder: Path, interactions: int, seed: int, compress: bool, reviews: str = "csv"
+) -> tuple[Path, Path, int, int]:
     """Ratings `item,user,rating,timestamp` (or reviews JSON lines) with power-law user activity and item
     popularity, plus metadata JSON lines."""
     rng = np.random.default_rng(seed)
@@ -74,7 +76,20 @@ def write_synthetic(folder: Path, interactions: int, seed: int, compress: bool, 
 
 def run_prepare(ratings: Path, meta: Path, out: Path) -> tuple[float, float, float, str]:
     """Run `lcrec prepare` in a child process; (wall s, CPU s, peak RSS GB of the child, its output)."""
-    command = [sys.executable, "-m", "lcrec.cli", "prepare", "--source", str(ratings), "--format", "amazon2018", "--meta", str(meta), "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "lcrec.cli",
+        "prepare",
+        "--source",
+        str(ratings),
+        "--format",
+        "amazon2018",
+        "--meta",
+        str(meta),
+        "--out",
+        str(out),
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
@@ -88,11 +103,17 @@ def run_prepare(ratings: Path, meta: Path, out: Path) -> tuple[float, float, flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000], help="interaction counts to run")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000], help="interaction counts to run"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gzip", action="store_true", help="gzip the metadata file")
-    parser.add_argument("--reviews", choices=("csv", "json"), default="csv", help="ratings-only CSV (default) or reviews JSON lines")
-    parser.add_argument("--workdir", type=Path, help="where to write the synthetic files (default: a temporary folder)")
+    parser.add_argument(
+        "--reviews", choices=("csv", "json"), default="csv", help="ratings-only CSV (default) or reviews JSON lines"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="where to write the synthetic files (default: a temporary folder)"
+    )
     args = parser.parse_args()
 
     rows = []
@@ -108,18 +129,25 @@ def main() -> None:
             print(output)
             rows.append((size, stats, generate, seconds, cpu, peak_gb))
     # ru_maxrss of children is the maximum over all children so far: runs go smallest first.
-    header = f"{'interactions':>12} {'after':>10} {'users':>9} {'items':>8} {'gen s':>6} {'wall s':>7} {'cpu s':>6} {'wall s/M':>8} {'peak GB':>8} {'wall/target':>11} {'mem/target':>10}"
+    header = (
+        f"{'interactions':>12} {'after':>10} {'users':>9} {'items':>8} {'gen s':>6} {'wall s':>7} {'cpu s':>6} "
+        f"{'wall s/M':>8} {'peak GB':>8} {'wall/target':>11} {'mem/target':>10}"
+    )
     print(header)
     print("-" * len(header))
     for size, stats, generate, seconds, cpu, peak_gb in rows:
         after = stats["after"]
         print(
-            f"{size:>12,} {after['interactions']:>10,} {after['users']:>9,} {after['items']:>8,} {generate:>6.1f} {seconds:>7.1f} {cpu:>6.1f} "
-            f"{seconds / size * 1e6:>8.1f} {peak_gb:>8.2f} {seconds / TARGET_SECONDS:>10.2f}x {peak_gb / TARGET_GB:>9.2f}x"
+            f"{size:>12,} {after['interactions']:>10,} {after['users']:>9,} {after['items']:>8,} {generate:>6.1f} "
+            f"{seconds:>7.1f} {cpu:>6.1f} {seconds / size * 1e6:>8.1f} {peak_gb:>8.2f} "
+            f"{seconds / TARGET_SECONDS:>10.2f}x {peak_gb / TARGET_GB:>9.2f}x"
         )
     print(f"targets for 5M: < {TARGET_SECONDS:.0f} s and < {TARGET_GB:.0f} GB (ratio < 1.00x meets it)")
     print("wall/cpu s: the whole `lcrec prepare` process (startup, read, protocol, save); peak GB: its max RSS;")
-    print("stage seconds inside the run are in each stats.json ('seconds': protocol only, 'total_seconds': read+protocol)")
+    print(
+        "stage seconds inside the run are in each stats.json "
+        "('seconds': protocol only, 'total_seconds': read+protocol)"
+    )
 
 
 if __name__ == "__main__":

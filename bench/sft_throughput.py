@@ -60,9 +60,24 @@ def run_variant(name: str, config: str, steps: int, warmup: int, batch_size: int
     if not compact_head:
         trainer_module.compact_fused_head_on_cpu = contextlib.nullcontext
     output_dir = tempfile.mkdtemp(prefix=f"sft-bench-{name}-")
-    overrides = ["--base_model", base_model, "--use_lora", str(use_lora).lower(), "--output_dir", output_dir,
-                 "--max_steps", str(steps + warmup), "--eval_strategy", "no", "--save_strategy", "no",
-                 "--load_best_model_at_end", "false", "--logging_steps", "1000"]
+    overrides = [
+        "--base_model",
+        base_model,
+        "--use_lora",
+        str(use_lora).lower(),
+        "--output_dir",
+        output_dir,
+        "--max_steps",
+        str(steps + warmup),
+        "--eval_strategy",
+        "no",
+        "--save_strategy",
+        "no",
+        "--load_best_model_at_end",
+        "false",
+        "--logging_steps",
+        "1000",
+    ]
     if batch_size:
         overrides += ["--per_device_train_batch_size", str(batch_size)]
     data, model_options, lora, args = parse_sft_args(["--config", config, *overrides])
@@ -89,8 +104,13 @@ def run_variant(name: str, config: str, steps: int, warmup: int, batch_size: int
 
     timer = Timer()
     trainer = LCRecSFTTrainer(
-        model=model, args=args, train_dataset=train, processing_class=tokenizer, callbacks=[timer],
-        peft_config=build_lora_config(model, lora) if use_lora else None, draw_sizes=[len(train)],
+        model=model,
+        args=args,
+        train_dataset=train,
+        processing_class=tokenizer,
+        callbacks=[timer],
+        peft_config=build_lora_config(model, lora) if use_lora else None,
+        draw_sizes=[len(train)],
     )
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
@@ -125,28 +145,44 @@ def main() -> None:
         return
     rows = []
     for name in options.variants:
-        command = [sys.executable, __file__, "--variant", name, "--config", options.config,
-                   "--steps", str(options.steps), "--warmup", str(options.warmup)]
+        command = [
+            sys.executable,
+            __file__,
+            "--variant",
+            name,
+            "--config",
+            options.config,
+            "--steps",
+            str(options.steps),
+            "--warmup",
+            str(options.warmup),
+        ]
         if options.batch_size:
             command += ["--batch-size", str(options.batch_size)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT ")), None)
         if done.returncode or line is None:
             sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
-        rows.append(json.loads(line[len("RESULT "):]))
+        rows.append(json.loads(line[len("RESULT ") :]))
         print(f"done: {name}", file=sys.stderr)
     reference = next((row for row in rows if row["variant"] == "smollm2-full"), rows[0])
-    print(f"config {Path(options.config).name}, {options.steps} timed steps after {options.warmup} warm-up steps, "
-          f"{rows[0]['threads']} torch threads (CPU shared with other jobs: numbers are indicative)")
-    header = (f"{'variant':<22} {'params M':>9} {'trainable M':>12} {'batch':>6} {'tokens/s':>9} {'samples/s':>10} "
-              f"{'peak RSS GiB':>13} {'tokens/s vs ' + reference['variant']:>24}")
+    print(
+        f"config {Path(options.config).name}, {options.steps} timed steps after {options.warmup} warm-up steps, "
+        f"{rows[0]['threads']} torch threads (CPU shared with other jobs: numbers are indicative)"
+    )
+    header = (
+        f"{'variant':<22} {'params M':>9} {'trainable M':>12} {'batch':>6} {'tokens/s':>9} {'samples/s':>10} "
+        f"{'peak RSS GiB':>13} {'tokens/s vs ' + reference['variant']:>24}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         ratio = row["tokens_per_s"] / reference["tokens_per_s"]
-        print(f"{row['variant']:<22} {row['params_m']:>9.1f} {row['trainable_m']:>12.2f} {row['batch_size']:>6} "
-              f"{row['tokens_per_s']:>9.0f} {row['samples_per_s']:>10.2f} {row['peak_rss_gib']:>13.2f} "
-              f"{ratio:>23.2f}x")
+        print(
+            f"{row['variant']:<22} {row['params_m']:>9.1f} {row['trainable_m']:>12.2f} {row['batch_size']:>6} "
+            f"{row['tokens_per_s']:>9.0f} {row['samples_per_s']:>10.2f} {row['peak_rss_gib']:>13.2f} "
+            f"{ratio:>23.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from lcrec.data import load_prepared, prepare_dataset
-    from lcrec.tasks import TaskMix, build_validation_mix
     from lcrec.indexing import ItemIndex
+    from lcrec.tasks import TaskMix, build_validation_mix
 
     dataset = load_prepared(args.data) if args.data else prepare_dataset("ml-100k")
     index = ItemIndex.from_path(args.index) if args.index else random_index(dataset["items"].num_rows)
@@ -45,9 +45,12 @@ def main() -> None:
         rows.append((stage, time.perf_counter() - wall, time.process_time() - cpu, len(result)))
         return result
 
-    mix = timed("build samples", lambda: TaskMix.build(dataset, index, samples_per_task={"fusionseqrec": args.fusionseqrec_samples}, seed=0))
+    mix = timed(
+        "build samples",
+        lambda: TaskMix.build(dataset, index, samples_per_task={"fusionseqrec": args.fusionseqrec_samples}, seed=0),
+    )
     for epoch in range(args.epochs):
-        timed(f"render epoch {epoch}", lambda: mix.render(epoch))
+        timed(f"render epoch {epoch}", lambda epoch=epoch: mix.render(epoch))
     timed("validation mix", lambda: build_validation_mix(dataset, index))
 
     # The CPU is shared: CPU seconds are the stable number, wall seconds show the contention.

@@ -27,7 +27,9 @@ BASE_PAD, BASE_EOS = "<pad>", "</s>"
 ARCHITECTURES = ("llama", "qwen2")
 
 
-def make_item_index(num_items: int = TINY_NUM_ITEMS, levels: int = TINY_LEVELS, codebook: int = TINY_CODEBOOK, seed: int = 0):
+def make_item_index(
+    num_items: int = TINY_NUM_ITEMS, levels: int = TINY_LEVELS, codebook: int = TINY_CODEBOOK, seed: int = 0
+):
     """A collision-free synthetic catalogue; item 0's first code has a single child chain (a sparse prefix)."""
     from lcrec.indexing import ItemIndex
 
@@ -59,7 +61,12 @@ def train_base_tokenizer(vocab_size: int = 320):
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[BASE_PAD, BASE_EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[BASE_PAD, BASE_EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     backend.train_from_iterator(texts, trainer)
     return TokenizersBackend(tokenizer_object=backend, pad_token=BASE_PAD, eos_token=BASE_EOS)
 
@@ -123,7 +130,8 @@ def lcrec_tokenizer(base_tokenizer, item_index, item_titles):
 
 @pytest.fixture(scope="session")
 def make_lcrec_model(lcrec_tokenizer, base_tokenizer) -> Callable:
-    """Factory: `make_lcrec_model(arch="llama"|"qwen2", tie=True, seed=0)` -> a fresh tiny `LCRecForCausalLM` (eval mode)."""
+    """Factory: `make_lcrec_model(arch="llama"|"qwen2", tie=True, seed=0)` -> a fresh tiny `LCRecForCausalLM`
+    (eval mode)."""
     from lcrec.modeling_lcrec import LCRecForCausalLM
 
     def make(arch: str = "llama", tie: bool = True, seed: int = 0):

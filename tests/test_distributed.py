@@ -21,8 +21,18 @@ from lcrec.training import parse_sft_args, run_sft
 
 # 8 users -> a 32-row seqrec mix: two processes x 8 rows make 2 steps per epoch with no padded batch, so the
 # data-parallel run sees exactly the batches of one process with 16 rows (and averages the same gradients).
-TRAIN = ("--max_steps", "12", "--learning_rate", "1e-2", "--lr_scheduler_type", "constant",
-         "--save_strategy", "no", "--eval_strategy", "no")
+TRAIN = (
+    "--max_steps",
+    "12",
+    "--learning_rate",
+    "1e-2",
+    "--lr_scheduler_type",
+    "constant",
+    "--save_strategy",
+    "no",
+    "--eval_strategy",
+    "no",
+)
 
 
 def _accelerate_launch(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -31,9 +41,23 @@ def _accelerate_launch(*args: str, timeout: int = 600) -> subprocess.CompletedPr
     with socket.socket() as probe:  # a free rendezvous port, so concurrent runs do not collide
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(port), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+        *args,
+    ]
     return subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, env=subprocess_env(), cwd=ROOT, check=False
     )
@@ -62,8 +86,9 @@ def test_ddp_training_matches_one_process_with_the_global_batch_and_the_model_re
 
     results = json.loads((ddp_model / "training_results.json").read_text())
     assert results["settings"]["world_size"] == 2 and results["settings"]["global_step"] == 12
-    single = run_sft(*parse_sft_args(sft_args(data["train"], tmp_path / "single", *TRAIN,
-                                              "--per_device_train_batch_size", "16")))
+    single = run_sft(
+        *parse_sft_args(sft_args(data["train"], tmp_path / "single", *TRAIN, "--per_device_train_batch_size", "16"))
+    )
     expected, trained = weights(single), weights(ddp_model)
     assert expected.keys() == trained.keys()
     for name, tensor in expected.items():

@@ -18,8 +18,20 @@ KILL_AFTER_STEP = 4
 MAX_STEPS = 8
 # Several epochs (the 32-row mix is 4 steps), a decaying learning rate and Adam state: resuming must restore the
 # optimizer, the scheduler, the epoch's template draw and the position inside the epoch.
-SCHEDULE = ("--max_steps", str(MAX_STEPS), "--save_strategy", "steps", "--save_steps", "2", "--learning_rate", "1e-2",
-            "--lr_scheduler_type", "linear", "--warmup_steps", "2")
+SCHEDULE = (
+    "--max_steps",
+    str(MAX_STEPS),
+    "--save_strategy",
+    "steps",
+    "--save_steps",
+    "2",
+    "--learning_rate",
+    "1e-2",
+    "--lr_scheduler_type",
+    "linear",
+    "--warmup_steps",
+    "2",
+)
 
 # The training as a user starts it (run_sft), plus a callback that reports each finished checkpoint and then waits,
 # so that the test kills the process at a known point: after checkpoint-KILL_AFTER_STEP, before the next step.
@@ -63,7 +75,11 @@ def test_killed_training_resumes_from_the_last_checkpoint_to_the_same_weights(
     with log.open("w") as stderr:
         process = subprocess.Popen(
             [sys.executable, str(driver), str(KILL_AFTER_STEP), *sft_args(sft_data, interrupted, *SCHEDULE)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, env=subprocess_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=subprocess_env(),
         )
     try:
         saved = []

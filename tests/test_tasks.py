@@ -21,11 +21,20 @@ from lcrec.tasks import (
     parse_templates,
 )
 
-PAPER_TEMPLATE_COUNTS = {"seqrec": 17, "item2index": 19, "index2item": 17, "fusionseqrec": 12, "itemsearch": 11, "preferenceobtain": 11}
+PAPER_TEMPLATE_COUNTS = {
+    "seqrec": 17,
+    "item2index": 19,
+    "index2item": 17,
+    "fusionseqrec": 12,
+    "itemsearch": 11,
+    "preferenceobtain": 11,
+}
 NUM_ITEMS, NUM_USERS = 40, 24
 
 
-def make_dataset(num_items: int = NUM_ITEMS, num_users: int = NUM_USERS, seed: int = 0, users_split: bool = True) -> DatasetDict:
+def make_dataset(
+    num_items: int = NUM_ITEMS, num_users: int = NUM_USERS, seed: int = 0, users_split: bool = True
+) -> DatasetDict:
     """A prepared-dataset layout: items (some without title or description), leave-one-out splits, users texts."""
     rng = np.random.default_rng(seed)
     titles = [f"Gadget {i}." if i % 9 else "" for i in range(num_items)]
@@ -45,7 +54,9 @@ def make_dataset(num_items: int = NUM_ITEMS, num_users: int = NUM_USERS, seed: i
     for user in range(num_users):
         sequence = rng.choice(np.arange(1, num_items), size=int(rng.integers(3, 30)), replace=False).tolist()
         for split, cut in (("train", 3), ("validation", 2), ("test", 1)):
-            rows[split].append({"user_id": user, "raw_user_id": f"U{user}", "history": sequence[:-cut], "target": sequence[-cut]})
+            rows[split].append(
+                {"user_id": user, "raw_user_id": f"U{user}", "history": sequence[:-cut], "target": sequence[-cut]}
+            )
     splits = {"items": items, **{name: Dataset.from_list(split) for name, split in rows.items()}}
     if users_split:
         splits["users"] = Dataset.from_dict(
@@ -95,7 +106,10 @@ def test_every_template_renders_for_its_task(mix, index):
             rows = np.flatnonzero(samples.eligible[:, template.template_id])
             assert len(rows), f"{task} template {template.template_id} fits no fixture sample"
             row = int(rows[0])
-            fields = {name: (values[row][0] if isinstance(values[row], tuple) else values[row]) for name, values in samples.fields.items()}
+            fields = {
+                name: (values[row][0] if isinstance(values[row], tuple) else values[row])
+                for name, values in samples.fields.items()
+            }
             prompt, completion = template.render(**{name: fields[name] for name in template.fields})
             assert prompt.startswith("### Task\n") and prompt.endswith("### Answer\n")
             assert "{" not in prompt and "}" not in prompt and completion.strip()
@@ -104,7 +118,10 @@ def test_every_template_renders_for_its_task(mix, index):
 
 
 def test_unknown_placeholder_is_an_error_naming_task_template_and_placeholder():
-    entries = [{"instruction": "History {history}.", "response": "{item}"}, {"instruction": "Items {history} for {user_name}.", "response": "{item}"}]
+    entries = [
+        {"instruction": "History {history}.", "response": "{item}"},
+        {"instruction": "Items {history} for {user_name}.", "response": "{item}"},
+    ]
     with pytest.raises(ValueError, match=r"task 'seqrec' template 1: unknown placeholder \{user_name\}"):
         parse_templates("seqrec", entries)
 
@@ -143,7 +160,9 @@ def test_other_epoch_draws_other_templates_on_the_same_samples(mix):
 
 def test_sample_counts_follow_the_reference(dataset, index, mix):
     train = dataset["train"].to_dict()
-    prefixes = sum(len(history) for history in train["history"])  # training sequence history+[target]: len(history) prefixes
+    prefixes = sum(
+        len(history) for history in train["history"]
+    )  # training sequence history+[target]: len(history) prefixes
     users = dataset["users"].to_dict()
     assert mix.counts["seqrec"] == prefixes
     items = dataset["items"].to_dict()
@@ -213,21 +232,44 @@ def test_user_texts_from_augment_jsonl_and_lcrec_user_json(index, tmp_path, capl
     target_of_u1 = f"I{bare['train'][1]['target']}"
     jsonl = tmp_path / "users.jsonl"
     jsonl.write_text(
-        "".join(json.dumps({"user_id": u, "raw_user_id": f"U{u}", "preference": f"Likes {u}", "intention": "Wants one" if u < 3 else ""}) + "\n" for u in range(5))
+        "".join(
+            json.dumps(
+                {
+                    "user_id": u,
+                    "raw_user_id": f"U{u}",
+                    "preference": f"Likes {u}",
+                    "intention": "Wants one" if u < 3 else "",
+                }
+            )
+            + "\n"
+            for u in range(5)
+        )
         + json.dumps({"raw_user_id": "nobody", "preference": "x", "intention": "y"})
         + "\n"
     )
     texts = load_user_texts(bare, jsonl)
     assert sorted(texts.preferences) == [0, 1, 2, 3, 4] and sorted(texts.intentions) == [0, 1, 2]
-    assert TaskMix.build(bare, index, ["itemsearch", "preferenceobtain"], user_texts=jsonl).counts == {"itemsearch": 3, "preferenceobtain": 5}
+    assert TaskMix.build(bare, index, ["itemsearch", "preferenceobtain"], user_texts=jsonl).counts == {
+        "itemsearch": 3,
+        "preferenceobtain": 5,
+    }
 
     lcrec_json = tmp_path / "D.user.json"
     lcrec_json.write_text(
         json.dumps(
             {
-                "user_explicit_preference": {"U1": ["Prefers sturdy gadgets.", "Avoids cheap ones."], "U2": ["Likes colour."]},
+                "user_explicit_preference": {
+                    "U1": ["Prefers sturdy gadgets.", "Avoids cheap ones."],
+                    "U2": ["Likes colour."],
+                },
                 "user_vague_intention": {
-                    "train": {"U1": {"item": target_of_u1, "inters": [1], "querys": ["I want a sturdy one.", "Something durable."]}},
+                    "train": {
+                        "U1": {
+                            "item": target_of_u1,
+                            "inters": [1],
+                            "querys": ["I want a sturdy one.", "Something durable."],
+                        }
+                    },
                     "test": {"U2": {"item": 4, "inters": [1], "querys": ["test only"]}},
                 },
             }
@@ -244,7 +286,9 @@ def test_user_texts_from_augment_jsonl_and_lcrec_user_json(index, tmp_path, capl
     renamed = tmp_path / "renamed"
     renamed.mkdir()
     intention = {"train": {"7": {"item": 0, "inters": [], "querys": ["Something red."]}}}
-    (renamed / "D.user.json").write_text(json.dumps({"user_explicit_preference": {"7": ["Likes colour."]}, "user_vague_intention": intention}))
+    (renamed / "D.user.json").write_text(
+        json.dumps({"user_explicit_preference": {"7": ["Likes colour."]}, "user_vague_intention": intention})
+    )
     (renamed / "D.user2id").write_text("U2\t7\n")
     assert bare["train"][2]["target"] != 39
     (renamed / "D.item2id").write_text("I39\t0\n")  # the intention aims at item 39, not user 2's training target
@@ -300,7 +344,21 @@ def test_lcrec_tasks_writes_the_mix_and_prints_counts(dataset, index, tmp_path, 
     data = save_prepared_fixture(dataset, tmp_path / "data")
     index.save(tmp_path / "index" / "index.json")
     out = tmp_path / "tasks"
-    argv = ["tasks", "--data", data, "--index", str(tmp_path / "index"), "--out", str(out), "--samples", "fusionseqrec=5", "--epochs", "2", "--seed", "3"]
+    argv = [
+        "tasks",
+        "--data",
+        data,
+        "--index",
+        str(tmp_path / "index"),
+        "--out",
+        str(out),
+        "--samples",
+        "fusionseqrec=5",
+        "--epochs",
+        "2",
+        "--seed",
+        "3",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert re.search(r"fusionseqrec\s+5\n", printed) and "validation rows" in printed

@@ -72,13 +72,24 @@ def test_recipe_trains_loss_falls_and_writes_a_publishable_folder(sft_data, tmp_
 
     output_dir = tmp_path / "model"
     config = tmp_path / "tiny.yaml"
-    config.write_text("lr_scheduler_type: constant\nlearning_rate: 1.0e-2\neval_strategy: steps\neval_steps: 15\n"
-                      "save_strategy: steps\nsave_steps: 15\nload_best_model_at_end: true\n"
-                      "metric_for_best_model: eval_loss\n")
+    config.write_text(
+        "lr_scheduler_type: constant\nlearning_rate: 1.0e-2\neval_strategy: steps\neval_steps: 15\n"
+        "save_strategy: steps\nsave_steps: 15\nload_best_model_at_end: true\n"
+        "metric_for_best_model: eval_loss\n"
+    )
     done = subprocess.run(
-        [sys.executable, str(ROOT / "recipes" / "sft.py"), "--config", str(config),
-         *sft_args(sft_data, output_dir, "--max_steps", "30")],
-        capture_output=True, text=True, timeout=600, env=subprocess_env(), check=False,
+        [
+            sys.executable,
+            str(ROOT / "recipes" / "sft.py"),
+            "--config",
+            str(config),
+            *sft_args(sft_data, output_dir, "--max_steps", "30"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=subprocess_env(),
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((output_dir / "training_results.json").read_text())
@@ -117,8 +128,11 @@ def test_retraining_replaces_the_previous_model_whole(sft_data, tmp_path):
     from lcrec.training import run_sft
 
     output_dir = tmp_path / "model"
-    run_sft(*parse_sft_args(sft_args(sft_data, output_dir, "--max_steps", "2", "--save_strategy", "steps",
-                                     "--save_steps", "2")))
+    run_sft(
+        *parse_sft_args(
+            sft_args(sft_data, output_dir, "--max_steps", "2", "--save_strategy", "steps", "--save_steps", "2")
+        )
+    )
     (output_dir / "metrics.json").write_text("{}")  # what `lcrec evaluate` records about these weights
     (output_dir / "adapter").mkdir()
     (output_dir / "adapter" / "adapter_config.json").write_text("{}")
@@ -144,13 +158,32 @@ def test_lora_trains_index_rows_and_leaves_other_rows(sft_data, tmp_path, tied):
     from lcrec.training.trainer import LCRecSFTTrainer
 
     lora, args, model, tokenizer, train, _, _ = _prepared_run(
-        sft_data, tmp_path / "model", "--max_steps", "4", "--learning_rate", "5e-2", "--use_lora", "true",
-        "--lora_r", "2", "--lora_target_modules", "q_proj", "v_proj", "--scratch_tie_embeddings", str(tied).lower(),
+        sft_data,
+        tmp_path / "model",
+        "--max_steps",
+        "4",
+        "--learning_rate",
+        "5e-2",
+        "--use_lora",
+        "true",
+        "--lora_r",
+        "2",
+        "--lora_target_modules",
+        "q_proj",
+        "v_proj",
+        "--scratch_tie_embeddings",
+        str(tied).lower(),
     )
     getters = ("get_input_embeddings", "get_output_embeddings")
     before = {name: getattr(model, name)().weight.detach().clone() for name in getters}
-    trainer = LCRecSFTTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
-                              peft_config=build_lora_config(model, lora), draw_sizes=[len(train)])
+    trainer = LCRecSFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        processing_class=tokenizer,
+        peft_config=build_lora_config(model, lora),
+        draw_sizes=[len(train)],
+    )
     trainer.train()
     merged = trainer.model.merge_and_unload()
     ids = torch.tensor(index_token_ids(merged))
@@ -173,8 +206,9 @@ def test_the_trainer_leaves_the_callers_config_and_trl_as_they_were(sft_data, tm
     _, args, model, tokenizer, train, _, _ = _prepared_run(sft_data, tmp_path / "model", "--max_steps", "2")
     before = copy.deepcopy(args.to_dict())
     switch = trl_utils._use_triton
-    trainer = LCRecSFTTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
-                              draw_sizes=[len(train)])
+    trainer = LCRecSFTTrainer(
+        model=model, args=args, train_dataset=train, processing_class=tokenizer, draw_sizes=[len(train)]
+    )
     trainer.train()
     assert args.to_dict() == before and args.completion_only_loss is None
     assert trainer.args is not args and trainer.args.completion_only_loss is True
@@ -199,7 +233,7 @@ def test_cut_off_completions_are_dropped_with_a_count_or_raise(sft_data, caplog)
         scored = [label for label in labels if label != -100]
         assert len(ids) == len(labels) <= limit and ids[-1] == tokenizer.eos_token_id
         assert len(scored) == item_index.levels + 1
-        assert scored == ids[-len(scored):]
+        assert scored == ids[-len(scored) :]
     with pytest.raises(ValueError, match="every row is longer than max_length=5"):
         tokenize_prompt_completion(draws[0], tokenizer, max_length=5)
 

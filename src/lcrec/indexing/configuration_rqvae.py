@@ -86,7 +86,7 @@ class RQVAEConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RQVAEConfig":
+    def from_dict(cls, data: dict) -> RQVAEConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -97,7 +97,7 @@ class RQVAEConfig:
         write_json(Path(folder) / CONFIG_NAME, self.to_dict())
 
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike) -> "RQVAEConfig":
+    def from_pretrained(cls, folder: str | os.PathLike) -> RQVAEConfig:
         path = Path(folder) / CONFIG_NAME
         if not path.is_file():
             raise FileNotFoundError(

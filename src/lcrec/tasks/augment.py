@@ -19,6 +19,8 @@ import torch
 from datasets import DatasetDict
 from tqdm.auto import tqdm
 
+from ..prompts import DEFAULT_MAX_HISTORY
+
 logger = logging.getLogger(__name__)
 
 MAX_TITLE_CHARS = 120
@@ -75,13 +77,15 @@ def read_done_users(path: Path) -> set[int]:
 def _chat(tokenizer, text: str) -> str:
     """The prompt as the model expects it: its chat template when it has one, else plain text."""
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        )
     return f"{text}\n"
 
 
 def _clean(text: str) -> str:
     """First paragraph of a generation, whitespace collapsed, quotes stripped, cut at its last full sentence."""
-    text = " ".join(text.strip().split("\n\n")[0].split()).strip('"\' ')
+    text = " ".join(text.strip().split("\n\n")[0].split()).strip("\"' ")
     ends = [match.end() for match in _SENTENCE_END.finditer(text)]
     return text[: ends[-1]].rstrip() if ends and ends[-1] < len(text) else text
 
@@ -114,11 +118,11 @@ def augment_user_texts(
     *,
     batch_size: int = 8,
     max_new_tokens: int = 64,
-    max_history: int = 20,
+    max_history: int = DEFAULT_MAX_HISTORY,
     max_users: int | None = None,
     model_name: str = "",
 ) -> int:
-    """Generate texts for every train user not yet in `out_path` (appending as it goes); returns how many were written now.
+    """Generate texts for every train user not yet in `out_path` (appending as it goes); returns how many it wrote.
 
     For the preference the model sees the titles of the most recent `max_history` items of the training
     sequence; for the intention, the training target's title (the item the itemsearch task then asks for).
@@ -143,7 +147,10 @@ def augment_user_texts(
     model.eval()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     written = empty = echoed = 0
-    with out_path.open("a", encoding="utf-8") as handle, tqdm(total=len(pending), desc="augment", unit="user") as progress:
+    with (
+        out_path.open("a", encoding="utf-8") as handle,
+        tqdm(total=len(pending), desc="augment", unit="user") as progress,
+    ):
         for start in range(0, len(pending), batch_size):
             rows = pending[start : start + batch_size]
             prompts = []
@@ -151,15 +158,27 @@ def augment_user_texts(
                 sequence = train["history"][row] + [train["target"][row]]
                 seen = _item_list([titles[item] for item in sequence[-max_history:] if titles[item]])
                 prompts.append(_chat(tokenizer, PREFERENCE_PROMPT.format(items=seen)))
-                prompts.append(_chat(tokenizer, INTENTION_PROMPT.format(target=titles[train["target"][row]] or "an item")) + INTENTION_START)
+                prompts.append(
+                    _chat(tokenizer, INTENTION_PROMPT.format(target=titles[train["target"][row]] or "an item"))
+                    + INTENTION_START
+                )
             texts = _generate(model, tokenizer, prompts, max_new_tokens)
             lines = []
             for offset, row in enumerate(rows):
-                preference, intention = texts[2 * offset], f"{INTENTION_START} {texts[2 * offset + 1]}" if texts[2 * offset + 1] else ""
+                preference, intention = (
+                    texts[2 * offset],
+                    f"{INTENTION_START} {texts[2 * offset + 1]}" if texts[2 * offset + 1] else "",
+                )
                 if _echoes(intention, titles[train["target"][row]]):
                     intention, echoed = "", echoed + 1
                 empty += not preference or not intention
-                record = {"user_id": train["user_id"][row], "raw_user_id": train["raw_user_id"][row], "preference": preference, "intention": intention, "model": model_name}
+                record = {
+                    "user_id": train["user_id"][row],
+                    "raw_user_id": train["raw_user_id"][row],
+                    "preference": preference,
+                    "intention": intention,
+                    "model": model_name,
+                }
                 lines.append(json.dumps(record, ensure_ascii=False) + "\n")
             handle.write("".join(lines))
             handle.flush()
@@ -167,7 +186,9 @@ def augment_user_texts(
             written += len(rows)
             progress.update(len(rows))
     if echoed:
-        logger.warning("%d intentions repeated the target's title and were blanked (they would give the answer away)", echoed)
+        logger.warning(
+            "%d intentions repeated the target's title and were blanked (they would give the answer away)", echoed
+        )
     if empty:
         logger.warning("%d users got an empty preference or intention; the task mix leaves those texts out", empty)
     return written

@@ -69,9 +69,15 @@ TASK_SPECS: dict[str, TaskSpec] = {
         TaskSpec(
             "itemsearch",
             "user intention (with history and/or preference) -> the intended item's index",
-            (_form("intention", "item"), _form("history intention", "item"), _form("history preference intention", "item")),
+            (
+                _form("intention", "item"),
+                _form("history intention", "item"),
+                _form("history preference intention", "item"),
+            ),
         ),
-        TaskSpec("preferenceobtain", "history as indices -> the user's preferences", (_form("history", "preference"),)),
+        TaskSpec(
+            "preferenceobtain", "history as indices -> the user's preferences", (_form("history", "preference"),)
+        ),
     )
 }
 TASKS: tuple[str, ...] = tuple(TASK_SPECS)
@@ -120,21 +126,32 @@ def _check_template(spec: TaskSpec, template: Template, source: str) -> None:
             if name is None:
                 continue
             if name not in spec.placeholders:
-                raise ValueError(f"{where}: unknown placeholder {{{name}}} in the {part}; {spec.name} allows {sorted(spec.placeholders)}")
+                raise ValueError(
+                    f"{where}: unknown placeholder {{{name}}} in the {part}; "
+                    f"{spec.name} allows {sorted(spec.placeholders)}"
+                )
             if format_spec or conversion:
-                raise ValueError(f"{where}: placeholder {{{name}}} in the {part} must be plain (no format spec or conversion)")
+                raise ValueError(
+                    f"{where}: placeholder {{{name}}} in the {part} must be plain (no format spec or conversion)"
+                )
     form = TaskForm(frozenset(template.input_fields), frozenset(template.answer_fields))
     if form not in spec.forms:
         allowed = "; ".join(f"instruction {sorted(f.inputs)} -> response {sorted(f.answers)}" for f in spec.forms)
         raise ValueError(
-            f"{where}: no sample provides instruction fields {sorted(form.inputs)} with response fields {sorted(form.answers)}; allowed forms: {allowed}"
+            f"{where}: no sample provides instruction fields {sorted(form.inputs)} with response fields "
+            f"{sorted(form.answers)}; allowed forms: {allowed}"
         )
     exact = form.answers & _EXACT_ANSWERS
     if exact and template.response != "".join(f"{{{name}}}" for name in sorted(exact)):
-        raise ValueError(f"{where}: the response must be exactly {{item}} (the completion is the index tokens), got {template.response!r}")
+        raise ValueError(
+            f"{where}: the response must be exactly {{item}} (the completion is the index tokens), "
+            f"got {template.response!r}"
+        )
 
 
-def parse_templates(task: str, entries: Sequence[Mapping[str, str]], source: str = "templates") -> tuple[Template, ...]:
+def parse_templates(
+    task: str, entries: Sequence[Mapping[str, str]], source: str = "templates"
+) -> tuple[Template, ...]:
     """Validate and build a task's templates from `[{"instruction": ..., "response": ...}, ...]`."""
     if task not in TASK_SPECS:
         raise KeyError(f"unknown task {task!r}; tasks: {list(TASKS)}")
@@ -144,9 +161,14 @@ def parse_templates(task: str, entries: Sequence[Mapping[str, str]], source: str
     templates = []
     for template_id, entry in enumerate(entries):
         if not isinstance(entry, Mapping) or set(entry) != {"instruction", "response"}:
-            raise ValueError(f"{source}: task {task!r} template {template_id}: expected exactly the keys 'instruction' and 'response', got {entry!r}")
+            raise ValueError(
+                f"{source}: task {task!r} template {template_id}: expected exactly the keys 'instruction' and "
+                f"'response', got {entry!r}"
+            )
         if not all(isinstance(entry[key], str) and entry[key].strip() for key in ("instruction", "response")):
-            raise ValueError(f"{source}: task {task!r} template {template_id}: instruction and response must be non-empty strings")
+            raise ValueError(
+                f"{source}: task {task!r} template {template_id}: instruction and response must be non-empty strings"
+            )
         template = Template(task, template_id, entry["instruction"], entry["response"])
         _check_template(spec, template, source)
         templates.append(template)

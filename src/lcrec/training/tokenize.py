@@ -55,7 +55,12 @@ def tokenize_prompt_completion(
         logger.warning(
             "%s: dropped %d of %d rows longer than max_length=%d (longest %d tokens; by task: %s); "
             "raise max_length or lower max_history to keep them",
-            name, dropped, len(lengths), max_length, max(lengths), by_task or "n/a",
+            name,
+            dropped,
+            len(lengths),
+            max_length,
+            max(lengths),
+            by_task or "n/a",
         )
         encoded = encoded.select(keep)
     return encoded

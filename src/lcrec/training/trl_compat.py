@@ -90,4 +90,3 @@ def expose_head_bias(model) -> None:
 
     if isinstance(head, TrainableTokensWrapper):
         head.bias = head.token_adapter.get_base_layer().bias
-

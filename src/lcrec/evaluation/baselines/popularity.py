@@ -18,7 +18,7 @@ class MostPopular:
         return len(self.counts)
 
     @classmethod
-    def fit(cls, sequences: Sequence[Sequence[int]], num_items: int) -> "MostPopular":
+    def fit(cls, sequences: Sequence[Sequence[int]], num_items: int) -> MostPopular:
         """Count every interaction in the training sequences (item ids in [0, num_items))."""
         counts = np.zeros(num_items, dtype=np.int64)
         for sequence in sequences:
