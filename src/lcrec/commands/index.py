@@ -2,6 +2,9 @@
 
 Embeds item texts, trains an RQ-VAE (RQVAEConfig: its shape; RQVAETrainingArguments: its schedule) with Sinkhorn
 uniform mapping, and gives every item a distinct index. Writes index.json, the RQ-VAE, index_stats.json and a plot.
+`--collaborative sasrec` adds interaction signal: a SASRec trained on the train split alone gives item vectors that
+the codes are aligned with (`letter`, LETTER's alignment), quantised with (`concat`) or made from (`only`).
+index_stats.json records how often consecutive training items share code prefixes, so indexes can be compared.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ if TYPE_CHECKING:
     from ..indexing import RQVAEConfig, RQVAETrainingArguments
 
 HELP = "build semantic item IDs (text embeddings -> RQ-VAE -> collision-free index)"
+COLLABORATIVE_SOURCES = ("sasrec",)
 
 
 @dataclass
@@ -42,12 +46,42 @@ class IndexArguments:
         default_factory=library_default("lcrec.indexing.builder", "build_index", "sinkhorn_rounds"),
         metadata={"help": "rounds of the paper's Sinkhorn conflict resolution before the uniqueness guarantee"},
     )
+    collaborative: str | None = field(
+        default=None,
+        metadata={
+            "help": "collaborative signal in the codes: sasrec (item embeddings of a SASRec trained on the train "
+            "split only; no validation or test data) or None: text only"
+        },
+    )
+    collaborative_mode: str = field(
+        default_factory=library_default("lcrec.indexing.collaborative", "DEFAULT_COLLABORATIVE_MODE"),
+        metadata={
+            "help": "letter: align the quantised text latents with the SASRec vectors (LETTER); concat: quantise "
+            "text and SASRec vectors together; only: SASRec vectors alone"
+        },
+    )
+    collaborative_weight: float = field(
+        default_factory=library_default("lcrec.indexing.collaborative", "DEFAULT_ALIGNMENT_WEIGHT"),
+        metadata={"help": "weight of the letter alignment term next to the RQ-VAE loss"},
+    )
+    collaborative_epochs: int = field(
+        default_factory=library_default("lcrec.evaluation.baselines.evaluate", "ITEM_VECTOR_EPOCHS"),
+        metadata={"help": "SASRec epochs on the train split (fixed: no validation data shapes the index)"},
+    )
     overwrite: bool = field(
         default=False, metadata={"help": "replace a non-empty --out folder that `lcrec index` did not write"}
     )
 
     def __post_init__(self) -> None:
+        from ..indexing.collaborative import COLLABORATIVE_MODES
         from ..indexing.embedding import MODES
+
+        if self.collaborative is not None and self.collaborative not in COLLABORATIVE_SOURCES:
+            raise ValueError(f"collaborative must be one of {', '.join(COLLABORATIVE_SOURCES)} or None")
+        if self.collaborative_mode not in COLLABORATIVE_MODES:
+            raise ValueError(f"collaborative_mode must be one of {', '.join(COLLABORATIVE_MODES)}")
+        if self.collaborative_weight <= 0 or self.collaborative_epochs < 1:
+            raise ValueError("collaborative_weight must be > 0 and collaborative_epochs >= 1")
 
         if not self.fields:
             raise ValueError("fields: name at least one item text field")
@@ -77,7 +111,15 @@ def run(arguments: IndexArguments, config: RQVAEConfig, training: RQVAETrainingA
     require_device(training.device)
     if arguments.encoder != DEFAULT_ENCODER:
         require_pretrained(arguments.encoder, "--encoder", files=("config.json",), what="text encoder model")
-    items = load_prepared(arguments.data)["items"].to_list()
+    dataset = load_prepared(arguments.data)
+    items = dataset["items"].to_list()
+    extra = {}
+    if "train" in dataset:
+        from ..evaluation.baselines import training_sequences
+
+        extra["sequences"] = training_sequences(dataset)
+    if arguments.collaborative == "sasrec":
+        extra.update(collaborative_vectors(arguments, dataset, items, training.seed))
     result = build_index(
         items,
         arguments.out,
@@ -89,6 +131,7 @@ def run(arguments: IndexArguments, config: RQVAEConfig, training: RQVAETrainingA
         sinkhorn_rounds=arguments.sinkhorn_rounds,
         overwrite=arguments.overwrite,
         command=command_line(),
+        **extra,
     )
     stats = result.stats
     print(f"index: {stats['num_items']} items, {stats['levels']} levels x {stats['codebook_sizes']} codes -> {out}")
@@ -100,8 +143,26 @@ def run(arguments: IndexArguments, config: RQVAEConfig, training: RQVAETrainingA
     print("level  utilisation  entropy(bits)")
     for level, (used, entropy) in enumerate(zip(stats["utilization"], stats["entropy"]), start=1):
         print(f"{level:>5}  {used:>11.1%}  {entropy:>13.2f}")
+    for depth, sharing in stats.get("train_pair_prefix_sharing", {}).items():
+        print(
+            f"consecutive training items sharing their first {depth.split('_')[1]} code(s): {sharing['shared']:.1%} "
+            f"(random codes: {sharing['random']:.1%})"
+        )
     print(
         f"seconds: {stats['seconds']:.1f} (embedding {stats['embedding_seconds']:.1f}, "
         f"RQ-VAE + assignment {stats['training_seconds']:.1f})"
     )
     return 0
+
+
+def collaborative_vectors(arguments: IndexArguments, dataset, items: list[dict], seed: int) -> dict:
+    """build_index's collaborative arguments: SASRec item vectors from the train split, rows in `items` order."""
+    from ..evaluation.baselines import SASRecConfig, sasrec_item_vectors
+
+    vectors = sasrec_item_vectors(dataset, SASRecConfig(max_epochs=arguments.collaborative_epochs, seed=seed))
+    return {
+        "collaborative": vectors[[int(item["item_id"]) for item in items]],
+        "collaborative_mode": arguments.collaborative_mode,
+        "collaborative_weight": arguments.collaborative_weight,
+        "collaborative_source": f"sasrec ({arguments.collaborative_epochs} epochs on the train split)",
+    }

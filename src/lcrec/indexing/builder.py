@@ -23,6 +23,14 @@ from .assignment import (
     colliding_groups,
     make_unique,
 )
+from .collaborative import (
+    DEFAULT_ALIGNMENT_WEIGHT,
+    DEFAULT_COLLABORATIVE_MODE,
+    CollaborativeAlignment,
+    check_collaborative,
+    prefix_sharing,
+    quantiser_inputs,
+)
 from .configuration_rqvae import RQVAEConfig
 from .embedding import (
     DEFAULT_FIELDS,
@@ -70,6 +78,11 @@ def build_index(
     progress: bool = True,
     overwrite: bool = False,
     command: str | None = None,
+    collaborative: np.ndarray | None = None,
+    collaborative_mode: str = DEFAULT_COLLABORATIVE_MODE,
+    collaborative_weight: float = DEFAULT_ALIGNMENT_WEIGHT,
+    collaborative_source: str | None = None,
+    sequences: Sequence[Sequence[int]] | None = None,
 ) -> IndexBuildResult:
     """Build and write an index folder for `items`: dicts with `item_id` and text fields, such as
     `load_prepared(path)["items"].to_list()`.
@@ -80,6 +93,11 @@ def build_index(
     a non-empty folder that is not an index folder needs `overwrite=True`) and replaced whole when the index is
     complete, so a failed build leaves the previous folder as it was. Items with a `raw_id` have it recorded in the
     index, which then names the dataset it was built for (`check_index_covers_dataset`).
+
+    `collaborative` (one row per item, e.g. SASRec item embeddings trained on the training split; named by
+    `collaborative_source` in the stats) adds the interaction signal as `collaborative_mode` says (see
+    `lcrec.indexing.collaborative`); `letter` weighs its alignment term by `collaborative_weight`. With
+    `sequences` (training item sequences) index_stats.json records how often consecutive items share code prefixes.
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -91,6 +109,10 @@ def build_index(
     if len(set(item_ids)) != len(item_ids):
         raise ValueError("item ids are not unique")
     check_capacity(len(item_ids), config.codebook_sizes)
+    if collaborative is not None:
+        collaborative = check_collaborative(collaborative, len(item_ids), collaborative_mode)
+        if collaborative_mode == "letter" and collaborative_weight <= 0:
+            raise ValueError(f"collaborative_weight must be positive, got {collaborative_weight}")
     if (encoder is None) == (embeddings is None):
         raise ValueError("give exactly one of `encoder` or `embeddings`")
     if encoder is not None:
@@ -119,11 +141,21 @@ def build_index(
         if embeddings.ndim != 2 or len(embeddings) != len(item_ids):
             raise ValueError(f"embeddings must have one row per item ({len(item_ids)}), got shape {embeddings.shape}")
         check_finite(embeddings, item_ids)
+        auxiliary, collaborative_stats = None, None
+        if collaborative is not None:
+            embeddings = quantiser_inputs(embeddings, collaborative, collaborative_mode)
+            collaborative_stats = {
+                "source": collaborative_source, "mode": collaborative_mode, "dim": int(collaborative.shape[1])
+            }
+            config = replace(config, embedding={**config.embedding, "collaborative": collaborative_mode})
+            if collaborative_mode == "letter":
+                auxiliary = CollaborativeAlignment(collaborative, config.code_dim, weight=collaborative_weight)
+                collaborative_stats["weight"] = collaborative_weight
         config = replace(config, input_dim=int(embeddings.shape[1]))
         embedded = time.perf_counter()
 
         data = torch.from_numpy(embeddings)
-        trained = train_rqvae(data, config, training_args)
+        trained = train_rqvae(data, config, training_args, auxiliary=auxiliary)
         codes, residuals = encode_all(trained.model, data)
         assignment = assign_unique_codes(
             codes.numpy(),
@@ -159,6 +191,8 @@ def build_index(
             encoder=config.embedding.get("encoder"),
             fingerprint=index.fingerprint,
             **({"command": command} if command is not None else {}),
+            **({"collaborative": collaborative_stats} if collaborative_stats else {}),
+            **({"train_pair_prefix_sharing": _pair_sharing(index, sequences)} if sequences is not None else {}),
         )
         trained.model.save_pretrained(tmp)
         plot_index_stats(assignment.codes, config.codebook_sizes, tmp / PLOT_NAME)
@@ -166,6 +200,12 @@ def build_index(
         index.save(tmp / INDEX_NAME)
     logger.info("index: %d items, 0 collisions, written to %s", len(item_ids), out_dir)
     return IndexBuildResult(index, trained.model, stats)
+
+
+def _pair_sharing(index: ItemIndex, sequences: Sequence[Sequence[int]]) -> dict:
+    """How often consecutive training items share their first one and two codes (and the random-code rate)."""
+    depths = range(1, min(2, index.levels) + 1)
+    return {f"first_{depth}": prefix_sharing(index.codes, index.item_ids, sequences, depth) for depth in depths}
 
 
 def assign_new_items(
@@ -221,6 +261,11 @@ def add_items(
         raise ValueError(
             f"{index_dir}: the index was built from precomputed embeddings; use assign_new_items with embeddings made "
             "the same way"
+        )
+    if recipe.get("collaborative") in ("concat", "only"):
+        raise ValueError(
+            f"{index_dir}: the index quantised collaborative vectors ({recipe['collaborative']}), which new items do "
+            "not have; use assign_new_items with vectors made the same way"
         )
     missing = [position for position, item in enumerate(items) if "item_id" not in item]
     if missing:

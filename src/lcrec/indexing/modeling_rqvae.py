@@ -26,6 +26,7 @@ class RQVAEOutput:
     loss: torch.Tensor
     reconstruction_loss: torch.Tensor
     quantization_loss: torch.Tensor
+    quantized: torch.Tensor | None = None  # the quantised latent (sum of codewords, straight-through gradients)
 
 
 def _mlp(sizes: list[int], dropout: float) -> nn.Sequential:
@@ -89,6 +90,7 @@ class RQVAE(nn.Module):
             reconstruction_loss + quantization_loss,
             reconstruction_loss,
             quantization_loss,
+            quantized,
         )
 
     @torch.no_grad()

@@ -114,9 +114,16 @@ def encode_all(
 
 
 def train_rqvae(
-    embeddings: torch.Tensor, config: RQVAEConfig, args: RQVAETrainingArguments | None = None
+    embeddings: torch.Tensor,
+    config: RQVAEConfig,
+    args: RQVAETrainingArguments | None = None,
+    auxiliary: torch.nn.Module | None = None,
 ) -> RQVAETrainingResult:
-    """Train an RQ-VAE on `embeddings` (items x input_dim) and return the lowest-collision checkpoint."""
+    """Train an RQ-VAE on `embeddings` (items x input_dim) and return the lowest-collision checkpoint.
+
+    `auxiliary(output, batch_ids) -> loss`, when given, is added to every batch's loss and its parameters train
+    with the RQ-VAE's (e.g. `lcrec.indexing.collaborative.CollaborativeAlignment`).
+    """
     args = args or RQVAETrainingArguments()
     embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
     if embeddings.ndim != 2 or embeddings.shape[1] != config.input_dim:
@@ -129,7 +136,11 @@ def train_rqvae(
     data = embeddings.to(device)
     generator = torch.Generator().manual_seed(args.seed)
     steps_per_epoch = math.ceil(len(data) / args.batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    parameters = list(model.parameters())
+    if auxiliary is not None:
+        auxiliary.to(device)
+        parameters += list(auxiliary.parameters())
+    optimizer = torch.optim.AdamW(parameters, lr=args.learning_rate, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_schedule(args, steps_per_epoch))
 
     first_batch = data[torch.randperm(len(data), generator=generator)[: args.batch_size].to(device)]
@@ -145,14 +156,15 @@ def train_rqvae(
         totals = torch.zeros(3)
         for batch_ids in torch.randperm(len(data), generator=generator).split(args.batch_size):
             output = model(data[batch_ids.to(device)], use_sinkhorn=True)
+            loss = output.loss if auxiliary is None else output.loss + auxiliary(output, batch_ids)
             optimizer.zero_grad(set_to_none=True)
-            output.loss.backward()
+            loss.backward()
             if args.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(parameters, args.max_grad_norm)
             optimizer.step()
             scheduler.step()
             totals += torch.tensor(
-                [output.loss.item(), output.reconstruction_loss.item(), output.quantization_loss.item()]
+                [loss.item(), output.reconstruction_loss.item(), output.quantization_loss.item()]
             ) * len(batch_ids)
         loss, reconstruction, quantization = (totals / len(data)).tolist()
         record = {

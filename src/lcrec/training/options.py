@@ -65,7 +65,7 @@ class DataOptions:
         default=None,
         metadata={
             "help": "at every evaluation also rank this many (seeded) validation users and report eval_HR@K / "
-            "eval_NDCG@K (metric_for_best_model NDCG@10 then keeps the best-ranking checkpoint); None: off"
+            "eval_NDCG@K (metric_for_best_model NDCG@10 then keeps the best ranking checkpoint); None: off"
         },
     )
     early_stopping_patience: int | None = field(

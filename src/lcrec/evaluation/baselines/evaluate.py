@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import asdict, replace
 
+import numpy as np
 from datasets import DatasetDict
 
 from ..config import UserSelection
@@ -18,6 +19,9 @@ from .sasrec import SASRec, SASRecConfig, train_sasrec
 logger = logging.getLogger(__name__)
 
 BASELINES = ("most_popular", "sasrec")
+# SASRec epochs for collaborative item vectors: no validation data may shape an index, so no early stopping; 20 is
+# about where early stopping lands on MovieLens-100K and Amazon Scientific.
+ITEM_VECTOR_EPOCHS = 20
 ALIASES = {"pop": "most_popular", "popularity": "most_popular", "most_popular": "most_popular", "sasrec": "sasrec"}
 
 
@@ -27,6 +31,18 @@ def training_sequences(dataset: DatasetDict) -> list[list[int]]:
         list(history) + [int(target)]
         for history, target in zip(dataset["train"]["history"], dataset["train"]["target"])
     ]
+
+
+def sasrec_item_vectors(dataset: DatasetDict, config: SASRecConfig | None = None) -> np.ndarray:
+    """SASRec item embeddings (row i = item id i) learnt from the train split alone, for a collaborative index.
+
+    No validation split is read: training runs `config.max_epochs` epochs (default ITEM_VECTOR_EPOCHS) or until
+    `config.max_seconds`.
+    """
+    config = replace(config or SASRecConfig(max_epochs=ITEM_VECTOR_EPOCHS), num_items=len(dataset["items"]))
+    model, log = train_sasrec(training_sequences(dataset), config, validate=None)
+    logger.info("SASRec item vectors: %d epochs on the train split, last loss %.4f", len(log), log[-1]["loss"])
+    return model.item_embeddings.weight[1:].detach().cpu().numpy().astype(np.float32)
 
 
 def split_rows(dataset: DatasetDict, split: str, rows: list[int] | None = None) -> tuple[list[list[int]], list[int]]:
