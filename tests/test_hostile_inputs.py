@@ -699,3 +699,10 @@ def test_cli_index_with_codebook_size_one_or_an_empty_encoder_fails_at_once(tmp_
     )
     assert code == 2 and "empty" in err and "sentencepiece" not in err
     assert not (tmp_path / "i1").exists() and not (tmp_path / "i2").exists()
+
+
+@pytest.mark.parametrize("typed", ["1_000", "\uff11", "1.0", "-3", "0x10", " 7"])
+def test_cli_history_takes_digits_only(tmp_path, capsys, typed):
+    # int() would read "1_000" as 1000 and a full-width digit as 1: a different history than the one typed.
+    code, err = run_cli(["recommend", "--model", str(tmp_path / "never-loaded"), "--history", "1", typed], capsys)
+    assert code == 2 and repr(typed) in err and "position 1" in err

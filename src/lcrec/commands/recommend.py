@@ -7,11 +7,14 @@ Loads an LC-Rec model folder (or adapter folder, or Hub id) and prints the ranke
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass, field
 
 from . import command_parser, library_default
 
 HELP = "recommend the next items for one item-id history (trie-constrained beam search)"
+# Item ids as typed: ASCII digits only (Python's int() would also take "1_000", " 7" or full-width digits).
+_ITEM_ID = re.compile(r"[0-9]+")
 
 
 @dataclass
@@ -19,7 +22,7 @@ class RecommendArguments:
     """The model, the history and how many items to return."""
 
     model: str = field(metadata={"help": "LC-Rec model folder (save_pretrained output), adapter folder or Hub id"})
-    history: list[int] = field(metadata={"help": "item ids, oldest first"})
+    history: list[str] = field(metadata={"help": "item ids (digits), oldest first"})
     top_k: int = field(default=10, metadata={"help": "items to return"})
     num_beams: int | None = field(
         default=None, metadata={"help": "beam width, at least top_k (None: the model's generation_config.num_beams)"}
@@ -33,6 +36,10 @@ class RecommendArguments:
     )
 
     def __post_init__(self) -> None:
+        for position, value in enumerate(self.history):
+            if not isinstance(value, int) and not _ITEM_ID.fullmatch(value):
+                raise ValueError(f"--history: {value!r} (position {position}) is not an item id; ids are digits 0-9")
+        self.history = [int(value) for value in self.history]
         if self.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
         if self.num_beams is not None and self.num_beams < self.top_k:
