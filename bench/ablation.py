@@ -1,12 +1,13 @@
-"""Task ablation on Scientific: which LC-Rec tasks help, at one CPU budget (same steps for every variant).
+"""Ablation on Scientific (validation split): each change of the CPU preset, measured on the same users and data.
 
-    .venv/bin/python bench/ablation.py                       # 4 variants, preset model, --max-steps 600
-    .venv/bin/python bench/ablation.py --max-steps 3000 --eval-users all
+    .venv/bin/python bench/ablation.py                                  # every variant, all validation users
+    .venv/bin/python bench/ablation.py --variants "paper mix,sequence,+letter index" --seed 43
 
-Variants: seqrec only; + item2index/index2item; + fusionseqrec; all tasks (itemsearch/preferenceobtain
-train only where per-user text exists, otherwise the SFT pipeline skips them and says so). Every variant
-uses the same prepared data, the same item index, the same number of optimizer steps and the same test
-users. Artifacts go to bench/out/ablation/.
+Each variant is the `scientific-cpu` preset with some options changed (SFT options and the index recipe), trained
+once and evaluated on the validation split (options are chosen there; the test split is run once, with
+bench/quality.py). Variants that share an index recipe share the index folder; all share the prepared data. The
+table gives HR@10 / NDCG@10, the SFT CPU time (training process, one torch thread) and the option changed.
+Artifacts go to bench/out/ablation/.
 """
 
 from __future__ import annotations
@@ -16,76 +17,86 @@ import json
 import os
 from pathlib import Path
 
+PAPER_MIX = ["seqrec", "item2index", "index2item", "fusionseqrec"]
+SEQUENCE = {"tasks": ["sequence"], "max_history": 20}
+# variant -> (index recipe: None = text only, or the collaborative mode; SFT overrides of the preset)
 VARIANTS = {
-    "seqrec": ["seqrec"],
-    "+alignment": ["seqrec", "item2index", "index2item"],
-    "+fusionseqrec": ["seqrec", "item2index", "index2item", "fusionseqrec"],
-    "all tasks": ["seqrec", "item2index", "index2item", "fusionseqrec", "itemsearch", "preferenceobtain"],
+    "paper mix": (None, {"tasks": PAPER_MIX, "num_train_epochs": 4, "fusionseqrec_samples": 5000}),
+    "sequence + alignment": (None, {**SEQUENCE, "tasks": ["sequence", "item2index", "index2item"]}),
+    "sequence": (None, SEQUENCE),
+    "+letter index": ("letter", SEQUENCE),
+    "+concat index": ("concat", SEQUENCE),
+    "letter, 6 epochs": ("letter", {**SEQUENCE, "num_train_epochs": 6}),
+    "letter, lr 5e-3": ("letter", {**SEQUENCE, "learning_rate": 5.0e-3}),
+    "letter, 3M model": (
+        "letter",
+        {**SEQUENCE, "scratch_hidden_size": 256, "scratch_num_layers": 3, "scratch_intermediate_size": 768},
+    ),
+    "letter, sequence + seqrec": (
+        "letter", {**SEQUENCE, "tasks": ["sequence", "seqrec"], "seqrec_format": "sequence"}
+    ),
 }
-
-
-def _needs_user_text(tasks: list[str]) -> bool:
-    return bool({"itemsearch", "preferenceobtain"} & set(tasks))
-
-
-def _has_user_text(data_dir: Path) -> bool:
-    from lcrec.data import load_prepared
-
-    return (data_dir / "stats.json").is_file() and "users" in load_prepared(data_dir)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", default="../shared/data/scientific", help="dataset source (default: Scientific, UniSRec layout)")
+    parser.add_argument("--source", default="../shared/data/scientific", help="dataset (default: Scientific)")
     parser.add_argument("--config", default="scientific-cpu", help="SFT preset name or YAML file")
     parser.add_argument("--out", default="bench/out/ablation")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated among: " + ", ".join(VARIANTS))
-    parser.add_argument("--max-steps", type=int, default=600, help="SFT steps, the same for every variant (default 600)")
-    parser.add_argument("--eval-users", default="500", help="'all' or a seeded sample size (default 500)")
-    parser.add_argument("--templates", default="0")
+    parser.add_argument("--eval-users", default="all", help="'all' or a seeded sample size")
+    parser.add_argument("--seed", type=int, default=42, help="seed of the index and SFT (repeat with others)")
     parser.add_argument("--reuse", action="store_true", help="reuse models already trained under --out")
     parser.add_argument(
         "--split", default="validation", choices=("test", "validation", "valid"),
         help="users to evaluate (default validation: an ablation chooses options)",
     )
     args = parser.parse_args()
+    unknown = [name for name in args.variants.split(",") if name not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from lcrec.evaluation import EvaluationConfig
     from lcrec.workflows import QuickstartOptions, run_quickstart
+    from lcrec.workflows.quickstart import SFT_STAGE
 
     out = Path(args.out)
     results = {}
     max_users = None if args.eval_users == "all" else int(args.eval_users)
-    evaluation = EvaluationConfig(split=args.split, max_users=max_users, templates=args.templates)
+    evaluation = EvaluationConfig(split=args.split, max_users=max_users)
     for variant in args.variants.split(","):
+        mode, overrides = VARIANTS[variant]
+        slug = "".join(char if char.isalnum() else "_" for char in variant).strip("_")
         options = QuickstartOptions(
             source=args.source,
             name=f"Scientific ({variant})",
-            out=str(out / variant.strip("+").replace(" ", "_")),
+            out=str(out / f"{slug}_s{args.seed}"),
             preset=args.config,
-            tasks=VARIANTS[variant],
-            max_steps=args.max_steps,
             baselines=False,
             data_dir=str(out / "data"),
-            index_dir=str(out / "index"),
+            index_dir=str(out / f"index_{mode or 'text'}_s{args.seed}"),
+            collaborative="sasrec" if mode else None,
+            collaborative_mode=mode or "letter",
+            seed=args.seed,
             reuse=args.reuse,
             examples=0,
         )
-        if _needs_user_text(VARIANTS[variant]) and not _has_user_text(out / "data"):
-            print(f"\n{variant}: skipped, the dataset has no per-user text (itemsearch/preferenceobtain need it; see `lcrec augment`)")
-            continue
-        record = run_quickstart(options, evaluation)["LC-Rec"]
-        trained = json.loads((Path(options.out) / "model" / "training_results.json").read_text())
-        results[variant] = (record, trained.get("tasks"), trained.get("train_rows_per_draw"))
+        record = run_quickstart(options, evaluation, sft_overrides=overrides)["LC-Rec"]
+        pipeline = json.loads((Path(options.out) / "pipeline.json").read_text())
+        results[variant] = (record, pipeline["stage_cpu_seconds"].get(SFT_STAGE), mode, overrides)
 
-    steps = f"{args.max_steps} SFT steps per variant (preset {args.config})"
-    print(f"\nScientific, {steps}, same {evaluation.split} users and index")
-    print("| variant | tasks trained | HR@5 | HR@10 | NDCG@5 | NDCG@10 | users |")
+    print(f"\nScientific ablation, preset {args.config}, seed {args.seed}, all {evaluation.split} users, template 0")
+    print("| variant | index | SFT changes | HR@10 | NDCG@10 | SFT CPU min | users |")
     print("|---|---|---|---|---|---|---|")
-    for variant, (r, tasks, rows) in results.items():
-        print(f"| {variant} | {','.join(tasks or [])} ({rows} rows) | {r['HR@5']:.4f} | {r['HR@10']:.4f} | {r['NDCG@5']:.4f} | {r['NDCG@10']:.4f} | {r['num_users']} |")
+    for variant, (r, cpu, mode, overrides) in results.items():
+        minutes = f"{cpu / 60:.1f}" if cpu is not None else "reused"
+        changes = ", ".join(f"{key}={value}" for key, value in overrides.items())
+        print(
+            f"| {variant} | {mode or 'text'} | {changes} | {r['HR@10']:.4f} | {r['NDCG@10']:.4f} | {minutes} "
+            f"| {r['num_users']} |"
+        )
 
 
 if __name__ == "__main__":

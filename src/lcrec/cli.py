@@ -21,6 +21,7 @@ from .commands import set_command_line
 COMMANDS = (
     "prepare",
     "index",
+    "preset",
     "augment",
     "tasks",
     "train",

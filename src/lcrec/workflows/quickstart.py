@@ -3,7 +3,8 @@
 prepare -> index (MiniLM + RQ-VAE) -> task mix + SFT (a preset) -> full-ranking evaluation -> baselines on the same
 users -> a results table and example users. Every stage calls the library function, prints its time and leaves its
 artifact under the output folder. Options are chosen on the validation split (`evaluation.split="validation"`); the
-test split is for the final report.
+test split is for the final report. Stage times are recorded as wall and CPU seconds (this process, all threads):
+the CPU time does not grow when other jobs share the machine.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluation.config import EvaluationConfig
+from ..indexing.collaborative import COLLABORATIVE_MODES, DEFAULT_COLLABORATIVE_MODE
 from ..io_utils import check_output_dir, mark_output, write_json
 
 COMMAND = "quickstart"
+SFT_STAGE = "task mix + SFT"
 # What a quickstart folder written before output markers existed holds.
 OUTPUT_SIGNATURE = ("pipeline.json",)
 DEFAULT_PRESET = "ml-100k-cpu"
@@ -45,6 +48,17 @@ class QuickstartOptions:
     )
     sasrec_seconds: float = field(default=120.0, metadata={"help": "SASRec training time budget in seconds"})
     index_epochs: int | None = field(default=None, metadata={"help": "RQ-VAE epochs (None: the index builder's)"})
+    collaborative: str | None = field(
+        default=None,
+        metadata={
+            "help": "collaborative signal in the index: sasrec (item vectors of a SASRec trained on the train split "
+            "only, as `lcrec index --collaborative sasrec`) or None: text only"
+        },
+    )
+    collaborative_mode: str = field(
+        default=DEFAULT_COLLABORATIVE_MODE,
+        metadata={"help": "how the SASRec vectors shape the index: letter, concat or only (`lcrec index --help`)"},
+    )
     baselines: bool = field(default=True, metadata={"help": "also fit and evaluate most-popular and SASRec"})
     data_dir: str | None = field(
         default=None, metadata={"help": "prepared dataset folder, built once and shared (None: OUT/data)"}
@@ -77,29 +91,40 @@ class QuickstartOptions:
             raise ValueError(f"index_epochs must be >= 1 or None, got {self.index_epochs}")
         if self.sasrec_seconds <= 0:
             raise ValueError(f"sasrec_seconds must be > 0, got {self.sasrec_seconds}")
+        if self.collaborative not in (None, "sasrec") or self.collaborative_mode not in COLLABORATIVE_MODES:
+            raise ValueError(
+                f"collaborative must be sasrec or None and collaborative_mode one of {', '.join(COLLABORATIVE_MODES)}"
+            )
 
 
 @contextmanager
-def stage(name: str, seconds: dict[str, float]) -> Iterator[None]:
-    """Print a stage's start and its wall time, and record the time in `seconds`."""
+def stage(name: str, seconds: dict[str, float], cpu_seconds: dict[str, float] | None = None) -> Iterator[None]:
+    """Print a stage's start and its wall and CPU time, and record them in `seconds` / `cpu_seconds`."""
     print(f"\n== {name} ==", flush=True)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     yield
     seconds[name] = round(time.perf_counter() - started, 1)
-    print(f"== {name}: {seconds[name]:.1f} s ==", flush=True)
+    cpu = round(time.process_time() - cpu_started, 1)
+    if cpu_seconds is not None:
+        cpu_seconds[name] = cpu
+    print(f"== {name}: {seconds[name]:.1f} s wall, {cpu:.1f} s CPU ==", flush=True)
 
 
 def run_quickstart(
-    options: QuickstartOptions, evaluation: EvaluationConfig | None = None, command: str | None = None
+    options: QuickstartOptions,
+    evaluation: EvaluationConfig | None = None,
+    command: str | None = None,
+    sft_overrides: dict[str, Any] | None = None,
 ) -> dict[str, dict]:
     """Run every stage and return the metrics records {"LC-Rec": ..., "SASRec": ..., "most-popular": ...}.
 
     The preset and the output folder are checked before the first stage starts. `command` (the command line that
-    started the run) is recorded with the prepared dataset and in pipeline.json.
+    started the run) is recorded with the prepared dataset and in pipeline.json. `sft_overrides` (SFT option ->
+    value) replace the preset's settings, as flags after `--config` do (benchmarks compare variants this way).
     """
+    from ..cards.model_card import METRICS_NAME, update_model_card_metrics
     from ..data import load_prepared, prepare_dataset
     from ..evaluation.runner import evaluate_model
-    from ..cards.model_card import METRICS_NAME, update_model_card_metrics
     from ..modeling_lcrec import LCRecForCausalLM
     from ..presets import resolve_preset
 
@@ -121,9 +146,10 @@ def run_quickstart(
         # spin-wait for cores other jobs hold: one thread is often several times faster there.
         torch.set_num_threads(options.threads)
     seconds: dict[str, float] = {}
+    cpu_seconds: dict[str, float] = {}
     started = time.perf_counter()
 
-    with stage(f"prepare {options.name}", seconds):
+    with stage(f"prepare {options.name}", seconds, cpu_seconds):
         if (options.reuse or options.data_dir) and (data_dir / "stats.json").is_file():
             print(f"reusing {data_dir}")
         else:
@@ -131,13 +157,14 @@ def run_quickstart(
         dataset = load_prepared(data_dir)
         print(f"{len(dataset['items'])} items, {len(dataset['test'])} users -> {data_dir}")
 
-    with stage("index (MiniLM + RQ-VAE)", seconds):
+    collaborative = f" + SASRec vectors ({options.collaborative_mode})" if options.collaborative else ""
+    with stage(f"index (MiniLM + RQ-VAE{collaborative})", seconds, cpu_seconds):
         _build_index(options, dataset, index_dir)
 
-    with stage("task mix + SFT", seconds):
-        _train(options, preset, data_dir, index_dir, model_dir)
+    with stage(SFT_STAGE, seconds, cpu_seconds):
+        _train(options, preset, data_dir, index_dir, model_dir, sft_overrides or {})
 
-    with stage("evaluate LC-Rec", seconds):
+    with stage("evaluate LC-Rec", seconds, cpu_seconds):
         model = LCRecForCausalLM.from_pretrained(model_dir)
         lcrec = evaluate_model(model, dataset, evaluation, output_file=str(out / METRICS_NAME))
         update_model_card_metrics(model_dir, lcrec)
@@ -148,7 +175,7 @@ def run_quickstart(
 
     records = {"LC-Rec": lcrec}
     if options.baselines:
-        records.update(_run_baselines(options, evaluation, dataset, baseline_dir, seconds))
+        records.update(_run_baselines(options, evaluation, dataset, baseline_dir, seconds, cpu_seconds))
     total = time.perf_counter() - started
     write_json(
         out / "pipeline.json",
@@ -157,7 +184,9 @@ def run_quickstart(
             "evaluation": asdict(evaluation),
             "preset": str(preset),
             "command": command,
+            "sft_overrides": sft_overrides or {},
             "stage_seconds": seconds,
+            "stage_cpu_seconds": cpu_seconds,
             "total_seconds": round(total, 1),
             "HR@10": {name: record["HR@10"] for name, record in records.items()},
         },
@@ -170,14 +199,16 @@ def run_quickstart(
     return records
 
 
-def _run_baselines(options: QuickstartOptions, evaluation: EvaluationConfig, dataset, baseline_dir: Path, seconds):
+def _run_baselines(
+    options: QuickstartOptions, evaluation: EvaluationConfig, dataset, baseline_dir: Path, seconds, cpu_seconds
+):
     """Most-popular and SASRec on the users the LC-Rec evaluation used, with the same exclusion rule."""
     from ..evaluation.baselines import SASRecConfig, run_baseline
 
-    with stage("baseline most-popular", seconds):
+    with stage("baseline most-popular", seconds, cpu_seconds):
         popular = run_baseline("most_popular", dataset, evaluation)
         write_json(baseline_dir / "most_popular.json", popular)
-    with stage("baseline SASRec", seconds):
+    with stage("baseline SASRec", seconds, cpu_seconds):
         sasrec_config = SASRecConfig(max_seconds=options.sasrec_seconds, seed=options.seed)
         sasrec = run_baseline(
             "sasrec", dataset, evaluation, sasrec_config=sasrec_config, model_dir=str(baseline_dir / "sasrec")
@@ -205,6 +236,7 @@ def _print_results(options: QuickstartOptions, dataset, records: dict[str, dict]
 
 
 def _build_index(options: QuickstartOptions, dataset, index_dir: Path) -> None:
+    from ..evaluation.baselines import ITEM_VECTOR_EPOCHS, SASRecConfig, sasrec_item_vectors, training_sequences
     from ..indexing import RQVAETrainingArguments, build_index
     from ..indexing.embedding import DEFAULT_ENCODER
 
@@ -214,11 +246,21 @@ def _build_index(options: QuickstartOptions, dataset, index_dir: Path) -> None:
     epochs = {"epochs": options.index_epochs} if options.index_epochs else {}
     training = RQVAETrainingArguments(seed=options.seed, **epochs)
     items = dataset["items"].to_list()
+    extra: dict[str, Any] = {"sequences": training_sequences(dataset)}
+    if options.collaborative:
+        # SASRec on the train split alone, a fixed number of epochs: no validation or test data shapes the index.
+        vectors = sasrec_item_vectors(dataset, SASRecConfig(max_epochs=ITEM_VECTOR_EPOCHS, seed=options.seed))
+        extra.update(
+            collaborative=vectors[[int(item["item_id"]) for item in items]],
+            collaborative_mode=options.collaborative_mode,
+            collaborative_source=f"sasrec ({ITEM_VECTOR_EPOCHS} epochs on the train split)",
+        )
     stats = build_index(
-        items, index_dir, encoder=DEFAULT_ENCODER, training_args=training, overwrite=options.overwrite
+        items, index_dir, encoder=DEFAULT_ENCODER, training_args=training, overwrite=options.overwrite, **extra
     ).stats
+    kind = f", collaborative {options.collaborative_mode}" if options.collaborative else ""
     print(
-        f"{stats['num_items']} items, codebooks {stats['codebook_sizes']}, collisions {stats['collisions']} "
+        f"{stats['num_items']} items, codebooks {stats['codebook_sizes']}, collisions {stats['collisions']}{kind} "
         f"-> {index_dir}"
     )
 
@@ -235,7 +277,9 @@ def sft_options(preset: Path, **overrides: Any) -> tuple:
     return make_sft_parser().parse_dict({**values, **overrides})
 
 
-def _train(options: QuickstartOptions, preset: Path, data_dir: Path, index_dir: Path, model_dir: Path) -> None:
+def _train(
+    options: QuickstartOptions, preset: Path, data_dir: Path, index_dir: Path, model_dir: Path, sft_overrides: dict
+) -> None:
     from ..training import run_sft
 
     if options.reuse and (model_dir / "config.json").is_file():
@@ -252,7 +296,7 @@ def _train(options: QuickstartOptions, preset: Path, data_dir: Path, index_dir: 
         overrides["max_steps"] = options.max_steps
     if options.tasks:
         overrides["tasks"] = list(options.tasks)
-    run_sft(*sft_options(preset, **overrides))
+    run_sft(*sft_options(preset, **{**sft_overrides, **overrides}))
     print(f"model -> {model_dir}")
 
 

@@ -1,0 +1,74 @@
+"""`lcrec preset`: SFT settings derived from a prepared dataset, its index and a CPU budget."""
+
+import pytest
+import yaml
+from sft_fixtures import write_sft_data
+
+from lcrec.cli import main
+from lcrec.training.derive import MAX_HISTORY, MIN_HISTORY, TARGET_EPOCHS, DataProfile, derive_preset
+
+
+def profile(**changes) -> DataProfile:
+    values = dict(users=3000, items=1500, train_targets=12000, p90_length=8, levels=4, mean_title_chars=60.0,
+                  max_title_chars=300)
+    return DataProfile(**{**values, **changes})
+
+
+def test_window_and_lengths_follow_the_data():
+    short, long = derive_preset(profile()), derive_preset(profile(p90_length=200, train_targets=90000))
+    assert short["max_history"] == MIN_HISTORY and long["max_history"] == MAX_HISTORY
+    assert derive_preset(profile(p90_length=33))["max_history"] == 33
+    for options in (short, long):
+        # a window of max_history + 1 items of `levels` tokens, the instruction and EOS fit: no row is dropped
+        assert options["max_length"] >= 18 + (options["max_history"] + 1) * 4 + 1
+        assert options["max_length"] % 32 == 0 and options["scratch_max_positions"] == options["max_length"]
+    assert short["per_device_train_batch_size"] == 64 and long["per_device_train_batch_size"] == 32
+    assert short["tasks"] == ["sequence"]
+    aligned = derive_preset(profile(), alignment=True)
+    assert aligned["tasks"] == ["sequence", "item2index", "index2item"]
+    assert aligned["max_length"] >= 40 + 300 // 2 + 4 + 1  # the longest title's alignment row fits too
+
+
+def test_epochs_shrink_with_the_budget_and_never_exceed_the_target():
+    roomy = derive_preset(profile(), cpu_minutes=1000)
+    assert roomy["num_train_epochs"] == TARGET_EPOCHS
+    tight = derive_preset(profile(train_targets=2_000_000, users=100_000), cpu_minutes=5)
+    assert tight["num_train_epochs"] == 1
+    middle = derive_preset(profile(train_targets=200_000, users=20_000), cpu_minutes=15)
+    estimate = middle["_estimate"]
+    assert 1 <= middle["num_train_epochs"] == min(TARGET_EPOCHS, int(estimate["affordable_epochs"]))
+    with pytest.raises(ValueError, match="cpu_minutes must be positive"):
+        derive_preset(profile(), cpu_minutes=0)
+    with pytest.raises(ValueError, match="nothing to train on"):
+        derive_preset(profile(train_targets=0))
+
+
+def test_command_writes_a_preset_the_sft_parser_reads(tmp_path):
+    from lcrec.training import parse_sft_args
+
+    paths = write_sft_data(tmp_path)
+    out = tmp_path / "derived.yaml"
+    assert main(["preset", "--data", paths["dataset_dir"], "--index", paths["index_dir"], "--out", str(out),
+                 "--cpu_minutes", "2"]) == 0
+    text = out.read_text()
+    assert text.startswith("# Derived by `lcrec preset`")
+    options = yaml.safe_load(text)
+    assert options["dataset_dir"] == paths["dataset_dir"] and options["tasks"] == ["sequence"]
+    assert options["ranking_eval_users"] == 8  # every one of the 8 users
+    data, model, _, args = parse_sft_args(["--config", str(out), "--output_dir", str(tmp_path / "model")])
+    assert data.prompt_format == "sequence" and data.max_history == MIN_HISTORY
+    assert args.metric_for_best_model == "NDCG@10" and args.max_length == options["max_length"]
+    assert model.scratch_max_positions == options["max_length"]
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
+    paths = write_sft_data(tmp_path)
+    base = ["preset", "--data", paths["dataset_dir"], "--index", paths["index_dir"]]
+    assert main([*base, "--out", str(tmp_path / "p.yaml"), "--cpu_minutes", "-1"]) == 2
+    assert "cpu_minutes must be positive" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "p.txt")]) == 2
+    assert "must name a .yaml file" in capsys.readouterr().err
+    assert main(["preset", "--data", str(tmp_path / "nowhere"), "--index", paths["index_dir"],
+                 "--out", str(tmp_path / "p.yaml")]) == 2
+    assert "--data" in capsys.readouterr().err
+    assert not (tmp_path / "p.yaml").exists()
