@@ -26,6 +26,7 @@ VARIANTS = {
     "sequence": (None, SEQUENCE),
     "+letter index": ("letter", SEQUENCE),
     "+concat index": ("concat", SEQUENCE),
+    "+only index": ("only", SEQUENCE),
     "letter, 6 epochs": ("letter", {**SEQUENCE, "num_train_epochs": 6}),
     "letter, lr 5e-3": ("letter", {**SEQUENCE, "learning_rate": 5.0e-3}),
     "letter, 3M model": (

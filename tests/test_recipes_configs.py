@@ -27,7 +27,10 @@ def test_sft_preset_parses_by_name_and_by_path(name):
     data, model, lora, training = parse_sft_args(["--config", name, *overrides])
     assert data.dataset_dir and data.index_dir
     assert training.output_dir
-    assert training.metric_for_best_model == "eval_loss" and training.load_best_model_at_end
+    assert training.load_best_model_at_end
+    if training.metric_for_best_model != "eval_loss":  # a ranking metric needs the callback that measures it
+        assert training.metric_for_best_model == "NDCG@10" and training.greater_is_better
+        assert data.ranking_eval_users and training.eval_strategy == training.save_strategy
     if gpu:  # paper scale: global batch 128 on 8 GPUs, lr 5e-5, cosine, 1 % warmup, 4 epochs
         assert training.per_device_train_batch_size * training.gradient_accumulation_steps * 8 == 128
         assert training.learning_rate == 5e-5 and training.lr_scheduler_type == "cosine"
