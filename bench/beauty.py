@@ -5,11 +5,11 @@ The mission's example made real: a Beauty model trained on this machine, publish
 
     .venv/bin/python bench/beauty.py                              # the test split, every user (about 1 h, 2 cores)
     .venv/bin/python bench/beauty.py --split validation           # choose options without the test users
-    .venv/bin/python bench/beauty.py --max-steps 50 --max-users 500 --sasrec-epochs 2   # a smoke run
+    .venv/bin/python bench/beauty.py --max-steps 50 --max-users 500 --sasrec-epochs 2   # a smoke run (4 min)
 
 Each step is the `lcrec` command a user would type (one torch thread each):
  1. lcrec prepare --format lcrec       keeps the released index as data/released_index.json (shared codes resolved)
- 2. lcrec train --config beauty-cpu    seqrec on that index (the text tasks have no text and are skipped)
+ 2. lcrec train --config beauty-cpu    the preset's ID-only tasks on that index (no text tasks: the release has none)
  3. lcrec evaluate                     LC-Rec, full ranking over the 12,101 items, every user of the split
  4. lcrec baseline sasrec, most_popular   on the same users (SASRec: CE loss, early stopping on validation)
  5. the local test Hub of tests/hub_server.py (nothing leaves 127.0.0.1): lcrec push dataset, lcrec push model
@@ -34,14 +34,21 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from hub_server import USER, running_hub  # the test Hub lives with the tests
+from hub_server import USER, running_hub  # noqa: E402 (the test Hub lives with the tests, not in the package)
 
 REPO_ID = f"{USER}/lcrec-beauty"  # the model repo and the dataset repo (two repo types, one name)
 TOKEN = "hf_lcrecBeautyBenchToken0123456789"
 EXAMPLE_USERS = 8  # test users whose rankings are compared between the local folder and the Hub copies
 METRICS = ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10")
+# What each ID-only task of the mix trains on (the table's "given" column); lcrec.tasks documents the tasks.
+TASK_ROWS = {
+    "seqrec": "train-split prefixes as seqrec prompts (one target per row)",
+    "sequence": "train-split item sequences in windows of {window} + 1 items (a target at every item after the first)",
+}
 
 # argv: repo id, JSON histories. Run by an interpreter that cannot import lcrec: the repo's remote code decodes.
+COMMANDS: list[str] = []  # the lcrec commands this run ran, in order (for the results file)
+
 REMOTE_SCRIPT = """
 import importlib.util, json, sys
 from transformers import AutoModel
@@ -53,11 +60,12 @@ print(json.dumps({"module": type(model).__module__, "ranked": model.recommend(js
 
 def run_lcrec(*args, env: dict | None = None) -> dict:
     """Run one `lcrec` command (this interpreter, one torch thread, offline unless `env` says otherwise); returns its
-    wall and CPU seconds (the command's process and its children)."""
+    wall and CPU seconds (the command's process and its children). Every command run is kept in COMMANDS."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("HF_DATASETS_OFFLINE", "1")
-    print("\n$ lcrec " + " ".join(str(arg) for arg in args), flush=True)
+    COMMANDS.append("lcrec " + " ".join(str(arg) for arg in args))
+    print("\n$ " + COMMANDS[-1], flush=True)
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     subprocess.run([sys.executable, "-m", "lcrec.cli", *map(str, args)], env=env, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -95,6 +103,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, help="SFT steps (default: the preset's)")
     parser.add_argument("--max-users", type=int, help="a seeded sample of users (default: every user)")
     parser.add_argument("--sasrec-epochs", type=int, help="SASRec's epoch cap (default: lcrec baseline's)")
+    parser.add_argument("--sasrec-seconds", type=float, help="SASRec's training time cap (default: none)")
     parser.add_argument("--reuse", action="store_true", help="keep the data and model folders a previous run wrote")
     args = parser.parse_args()
     out = Path(args.out).resolve()
@@ -116,6 +125,7 @@ def main() -> None:
     # 3-4. LC-Rec and the baselines on the same users
     run_lcrec("evaluate", "--model", model, "--data", data, "--out", out / f"lcrec-{args.split}.json", *users)
     sasrec = ["--max_epochs", args.sasrec_epochs] if args.sasrec_epochs else []
+    sasrec += ["--max_seconds", args.sasrec_seconds] if args.sasrec_seconds else []
     times["SASRec"] = run_lcrec(
         "baseline", "--model", "sasrec", "--data", data, "--out", out / f"sasrec-{args.split}.json", *users, *sasrec
     )
@@ -150,6 +160,7 @@ def main() -> None:
         from transformers import AutoModel
 
         import lcrec  # registers the lcrec model type with the Auto classes
+        from lcrec.io_utils import write_text
 
         histories = lcrec.load_prepared(data)["test"].select(range(EXAMPLE_USERS)).to_dict()["history"]
         local_model = AutoModel.from_pretrained(model)
@@ -177,28 +188,36 @@ def main() -> None:
     def score_gap(rankings: list) -> float:
         return max(abs(a - b) for x, y in zip(rankings, local) for (_, a), (_, b) in zip(x, y))
 
-    print(
-        f"\nAutoModel.from_pretrained({REPO_ID!r}) -> {type(from_hub).__module__}.{type(from_hub).__name__} "
-        f"in {load_seconds:.1f} s"
-    )
-    print(f"history {histories[0]} -> recommend(history)[:5] {[(i, round(s, 3)) for i, s in published[0][:5]]}")
     same = {"lcrec imported": items(published) == items(local), "remote code": items(remote["ranked"]) == items(local)}
-    print(
-        f"{EXAMPLE_USERS} test users ranked as the local folder ranks them: {same} (remote code: {remote['module']}); "
-        f"largest score difference {max(score_gap(published), score_gap(remote['ranked'])):.1e}"
-    )
-    print(f"the dataset repo's index is the model's: {dataset_index.fingerprint == from_hub.config.index_fingerprint}")
-    if not all(same.values()) or dataset_index.fingerprint != from_hub.config.index_fingerprint:
+    same_index = dataset_index.fingerprint == from_hub.config.index_fingerprint
+    example = [
+        f"model = AutoModel.from_pretrained({REPO_ID!r})  # {type(from_hub).__module__}.{type(from_hub).__name__}, "
+        f"{load_seconds:.1f} s",
+        f"model.recommend({histories[0]})[:5]",
+        f"# {[(item, round(score, 3)) for item, score in published[0][:5]]}",
+        f"# {EXAMPLE_USERS} test users ranked as the local folder ranks them: {same} (remote code: "
+        f"{remote['module']}); largest score difference {max(score_gap(published), score_gap(remote['ranked'])):.1e}",
+        f"# the dataset repo's index is the model's (fingerprint): {same_index}",
+    ]
+    print("\n" + "\n".join(example))
+    if not all(same.values()) or not same_index:
         raise SystemExit("the Hub copies differ from the local folders (rankings or item index)")
 
     # 7. results
     settings = training["settings"]
+    rows = "; ".join(
+        TASK_ROWS.get(task, task).format(window=local_model.config.max_history) for task in training["tasks"]
+    )
+    chosen = ""
+    if training.get("best_checkpoint"):
+        chosen = f"; {training['best_checkpoint']} kept by validation {training['metric_for_best_model']}"
     given = {
-        "LC-Rec": f"train-split prefixes as seqrec prompts over the released index (no text); "
-        f"{local_model.num_parameters() / 1e6:.2f}M-parameter scratch Llama, {settings['global_step']} "
-        f"steps x {settings['per_device_train_batch_size']} rows ({training['metrics']['epoch']:.2f} epochs)",
+        "LC-Rec": f"{rows}, over the released index (no text); {local_model.num_parameters() / 1e6:.2f}M-parameter "
+        f"scratch Llama, {settings['global_step']} steps x {settings['per_device_train_batch_size']} rows "
+        f"({training['metrics']['epoch']:.2f} epochs){chosen}",
         "SASRec": f"train-split sequences (item ids), validation NDCG@10 for early stopping; best epoch "
-        f"{records['SASRec'].get('best_epoch')} of {records['SASRec'].get('epochs')}",
+        f"{records['SASRec'].get('best_epoch')} of {records['SASRec'].get('epochs')}"
+        + (f" (training capped at {args.sasrec_seconds:.0f} s)" if args.sasrec_seconds else ""),
         "most-popular": "train-split interaction counts",
     }
     timing = {
@@ -211,15 +230,25 @@ def main() -> None:
     }
     for method, record in records.items():
         timing[method] += f"; ranking {record['seconds']:.0f} s"
-    print(
-        f"\nAmazon Beauty (LETTER's release), {args.split} split, full ranking over "
-        f"{lcrec.load_index(index).num_items} items, history items not excluded; {hardware()} (shared machine)"
-    )
-    print("| method | " + " | ".join(METRICS) + " | users | given | time |")
-    print("|---|" + "---|" * len(METRICS) + "---|---|---|")
+    table = [
+        f"Amazon Beauty (LETTER's release), {args.split} split, full ranking over "
+        f"{lcrec.load_index(index).num_items} items, history items not excluded; {hardware()} (shared machine)",
+        "",
+        "| method | " + " | ".join(METRICS) + " | users | given | time |",
+        "|---|" + "---|" * len(METRICS) + "---|---|---|",
+    ]
     for method, record in records.items():
         metrics = " | ".join(f"{record[key]:.4f}" for key in METRICS)
-        print(f"| {method} | {metrics} | {record['num_users']} | {given[method]} | {timing[method]} |")
+        table.append(f"| {method} | {metrics} | {record['num_users']} | {given[method]} | {timing[method]} |")
+    print("\n" + "\n".join(table))
+    results = out / f"results-{args.split}.md"
+    sections = (
+        "\n".join(table),
+        "```python\n" + "\n".join(example) + "\n```",
+        "\n".join(f"    {c}" for c in COMMANDS),
+    )
+    write_text(results, "\n\n".join(sections) + "\n")
+    print(f"\nwrote {results}")
 
 
 if __name__ == "__main__":
