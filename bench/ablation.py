@@ -34,7 +34,8 @@ VARIANTS = {
         {**SEQUENCE, "scratch_hidden_size": 256, "scratch_num_layers": 3, "scratch_intermediate_size": 768},
     ),
     "letter, sequence + seqrec": (
-        "letter", {**SEQUENCE, "tasks": ["sequence", "seqrec"], "seqrec_format": "sequence"}
+        "letter",
+        {**SEQUENCE, "tasks": ["sequence", "seqrec"], "seqrec_format": "sequence"},
     ),
 }
 
@@ -49,7 +50,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42, help="seed of the index and SFT (repeat with others)")
     parser.add_argument("--reuse", action="store_true", help="reuse models already trained under --out")
     parser.add_argument(
-        "--split", default="validation", choices=("test", "validation", "valid"),
+        "--split",
+        default="validation",
+        choices=("test", "validation", "valid"),
         help="users to evaluate (default validation: an ablation chooses options)",
     )
     args = parser.parse_args()

@@ -71,7 +71,9 @@ def main() -> None:
     parser.add_argument("--sasrec-seconds", type=float, default=600.0)
     parser.add_argument("--exclude-history", action="store_true")
     parser.add_argument(
-        "--split", default="test", choices=("test", "validation", "valid"),
+        "--split",
+        default="test",
+        choices=("test", "validation", "valid"),
         help="users to evaluate: choose options on validation, report the test split once",
     )
     parser.add_argument("--reuse", action="store_true", help="reuse data/index/model folders already under --out")
@@ -80,7 +82,9 @@ def main() -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override an SFT option of the preset"
     )
     parser.add_argument(
-        "--collaborative", choices=("default", "none", "letter", "concat", "only"), default="default",
+        "--collaborative",
+        choices=("default", "none", "letter", "concat", "only"),
+        default="default",
         help="index recipe: each dataset's (default), text only (none), or SASRec vectors in this mode",
     )
     parser.add_argument("--data-dir", help="a prepared dataset folder to reuse (one dataset only)")

@@ -73,10 +73,19 @@ def run_lcrec(size: str, args, dataset, overrides: dict) -> list[dict]:
 
     hidden, layers, heads, intermediate = SIZES[size]
     settings = {
-        "dataset_dir": args.data_dir, "index_dir": args.index_dir, "output_dir": str(Path(args.out) / f"lcrec-{size}"),
-        "scratch_hidden_size": hidden, "scratch_num_layers": layers, "scratch_num_heads": heads,
-        "scratch_intermediate_size": intermediate, "save_strategy": "no", "load_best_model_at_end": False,
-        "eval_strategy": "no", "ranking_eval_users": None, "overwrite": True, **overrides,
+        "dataset_dir": args.data_dir,
+        "index_dir": args.index_dir,
+        "output_dir": str(Path(args.out) / f"lcrec-{size}"),
+        "scratch_hidden_size": hidden,
+        "scratch_num_layers": layers,
+        "scratch_num_heads": heads,
+        "scratch_intermediate_size": intermediate,
+        "save_strategy": "no",
+        "load_best_model_at_end": False,
+        "eval_strategy": "no",
+        "ranking_eval_users": None,
+        "overwrite": True,
+        **overrides,
     }
     data, model_options, lora, sft_args = sft_options(resolve_preset(DATASETS[args.dataset]), **settings)
     clock = CpuClock()
@@ -90,8 +99,10 @@ def run_lcrec(size: str, args, dataset, overrides: dict) -> list[dict]:
                     metrics = evaluate_lcrec(model, dataset, args.eval_users)
                 points.append(
                     {
-                        "step": state.global_step, "epoch": round(state.epoch, 2),
-                        "cpu_minutes": round(clock.seconds() / 60, 2), "parameters": model.num_parameters(),
+                        "step": state.global_step,
+                        "epoch": round(state.epoch, 2),
+                        "cpu_minutes": round(clock.seconds() / 60, 2),
+                        "parameters": model.num_parameters(),
                         **metrics,
                     }
                 )
@@ -115,8 +126,10 @@ def run_sasrec(args, dataset) -> list[dict]:
             metrics = evaluate_scorer(model.score, histories, targets)
         points.append(
             {
-                "epoch": len(points) + 1, "cpu_minutes": round(clock.seconds() / 60, 2),
-                "HR@10": metrics["HR@10"], "NDCG@10": metrics["NDCG@10"],
+                "epoch": len(points) + 1,
+                "cpu_minutes": round(clock.seconds() / 60, 2),
+                "HR@10": metrics["HR@10"],
+                "NDCG@10": metrics["NDCG@10"],
             }
         )
         return metrics["NDCG@10"]

@@ -184,7 +184,7 @@ def test_train_reads_a_preset_by_name_from_any_folder(tmp_path, monkeypatch):
     parser = command_parser("train")
     assert "--config CONFIG" in parser.format_help() and "ml-100k-cpu" in flat(parser.format_help())
     data, model, lora, training, extra = parser.parse_args_and_config(["--config", "ml-100k-cpu", "--max_steps", "7"])
-    assert data.tasks == ["seqrec", "item2index", "index2item"] and data.validation_samples == 300
+    assert data.tasks == ["sequence", "item2index", "index2item"] and data.validation_samples == 300
     assert model.base_model == "scratch" and training.max_steps == 7 and training.learning_rate == 3e-3
 
 

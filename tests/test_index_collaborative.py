@@ -98,8 +98,14 @@ def test_collaborative_codes_group_items_consumed_together(data, tmp_path):
     for mode in ("text", "only", "concat"):
         extra = {} if mode == "text" else {"collaborative": collaborative, "collaborative_mode": mode}
         result = build_index(
-            items(), tmp_path / mode, embeddings=text, config=tiny_config(), training_args=tiny_args(),
-            progress=False, sequences=sequences, **extra,
+            items(),
+            tmp_path / mode,
+            embeddings=text,
+            config=tiny_config(),
+            training_args=tiny_args(),
+            progress=False,
+            sequences=sequences,
+            **extra,
         )
         stats = json.loads((tmp_path / mode / "index_stats.json").read_text())
         assert stats["collisions"] == 0
@@ -134,8 +140,14 @@ def test_letter_alignment_trains_with_the_rqvae(data):
 def test_cold_start_needs_text_only_quantiser_inputs(data, tmp_path):
     text, collaborative, _ = data
     build_index(
-        items(), tmp_path, embeddings=text, config=tiny_config(), training_args=tiny_args(5), progress=False,
-        collaborative=collaborative, collaborative_mode="concat",
+        items(),
+        tmp_path,
+        embeddings=text,
+        config=tiny_config(),
+        training_args=tiny_args(5),
+        progress=False,
+        collaborative=collaborative,
+        collaborative_mode="concat",
     )
     config = RQVAEConfig.from_pretrained(tmp_path)
     config.embedding["encoder"] = "some-encoder"  # as if built from an encoder
@@ -172,7 +184,9 @@ def test_index_command_parses_the_collaborative_options():
         look_for_args_file=False,
     )
     assert (arguments.collaborative, arguments.collaborative_mode, arguments.collaborative_weight) == (
-        "sasrec", "concat", 0.1,
+        "sasrec",
+        "concat",
+        0.1,
     )
     assert arguments.collaborative_epochs == 20
     for bad in (["--collaborative", "bpr"], ["--collaborative_mode", "fuse"], ["--collaborative_weight", "0"]):

@@ -9,8 +9,9 @@ from lcrec.training.derive import MAX_HISTORY, MIN_HISTORY, TARGET_EPOCHS, DataP
 
 
 def profile(**changes) -> DataProfile:
-    values = dict(users=3000, items=1500, train_targets=12000, p90_length=8, levels=4, mean_title_chars=60.0,
-                  max_title_chars=300)
+    values = dict(
+        users=3000, items=1500, train_targets=12000, p90_length=8, levels=4, mean_title_chars=60.0, max_title_chars=300
+    )
     return DataProfile(**{**values, **changes})
 
 
@@ -48,8 +49,22 @@ def test_command_writes_a_preset_the_sft_parser_reads(tmp_path):
 
     paths = write_sft_data(tmp_path)
     out = tmp_path / "derived.yaml"
-    assert main(["preset", "--data", paths["dataset_dir"], "--index", paths["index_dir"], "--out", str(out),
-                 "--cpu_minutes", "2"]) == 0
+    assert (
+        main(
+            [
+                "preset",
+                "--data",
+                paths["dataset_dir"],
+                "--index",
+                paths["index_dir"],
+                "--out",
+                str(out),
+                "--cpu_minutes",
+                "2",
+            ]
+        )
+        == 0
+    )
     text = out.read_text()
     assert text.startswith("# Derived by `lcrec preset`")
     options = yaml.safe_load(text)
@@ -68,7 +83,19 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
     assert "cpu_minutes must be positive" in capsys.readouterr().err
     assert main([*base, "--out", str(tmp_path / "p.txt")]) == 2
     assert "must name a .yaml file" in capsys.readouterr().err
-    assert main(["preset", "--data", str(tmp_path / "nowhere"), "--index", paths["index_dir"],
-                 "--out", str(tmp_path / "p.yaml")]) == 2
+    assert (
+        main(
+            [
+                "preset",
+                "--data",
+                str(tmp_path / "nowhere"),
+                "--index",
+                paths["index_dir"],
+                "--out",
+                str(tmp_path / "p.yaml"),
+            ]
+        )
+        == 2
+    )
     assert "--data" in capsys.readouterr().err
     assert not (tmp_path / "p.yaml").exists()

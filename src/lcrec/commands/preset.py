@@ -53,7 +53,10 @@ def run(arguments: PresetArguments) -> int:
             raise FileNotFoundError(f"{option} {path}: no such file or folder")
     check_output_file(arguments.out, inputs=[arguments.data, arguments.index])
     options = write_derived_preset(
-        arguments.data, arguments.index, arguments.out, cpu_minutes=arguments.cpu_minutes,
+        arguments.data,
+        arguments.index,
+        arguments.out,
+        cpu_minutes=arguments.cpu_minutes,
         alignment=arguments.alignment,
     )
     print(

@@ -145,7 +145,9 @@ def build_index(
         if collaborative is not None:
             embeddings = quantiser_inputs(embeddings, collaborative, collaborative_mode)
             collaborative_stats = {
-                "source": collaborative_source, "mode": collaborative_mode, "dim": int(collaborative.shape[1])
+                "source": collaborative_source,
+                "mode": collaborative_mode,
+                "dim": int(collaborative.shape[1]),
             }
             config = replace(config, embedding={**config.embedding, "collaborative": collaborative_mode})
             if collaborative_mode == "letter":

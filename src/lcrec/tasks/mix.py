@@ -38,7 +38,9 @@ logger = logging.getLogger(__name__)
 
 # Per-task sample caps applied by default: the paper subsamples fusionseqrec (20k-100k samples).
 DEFAULT_SAMPLES_PER_TASK: dict[str, int] = {"fusionseqrec": 20_000}
-MIX_FEATURES = Features({"prompt": Value("string"), "completion": Value("string"), "task": Value("string"), "template_id": Value("int64")})
+MIX_FEATURES = Features(
+    {"prompt": Value("string"), "completion": Value("string"), "task": Value("string"), "template_id": Value("int64")}
+)
 _TASK_KEYS = {task: key for key, task in enumerate(MIX_TASKS)}
 _USER_TEXT_TASKS = {"itemsearch": "intention", "preferenceobtain": "preference"}
 # Tasks every template of which shows or answers an item's title or description.
@@ -81,7 +83,9 @@ class _Catalogue:
             raise ValueError(f"max_history must be at least 1, got {max_history}")
         for split in ("items", "train"):
             if split not in dataset:
-                raise ValueError(f"the dataset has no {split!r} split (splits: {list(dataset)}); prepare it with `lcrec prepare`")
+                raise ValueError(
+                    f"the dataset has no {split!r} split (splits: {list(dataset)}); prepare it with `lcrec prepare`"
+                )
         check_index_covers_dataset(item_index, dataset)
         items = dataset["items"].select_columns(["item_id", "title", "description"]).to_dict()
         num_items = max(items["item_id"], default=-1) + 1
@@ -96,10 +100,19 @@ class _Catalogue:
             self.descriptions[item] = _sentence(description or "")
         train = dataset["train"].select_columns(["user_id", "history", "target"]).to_dict()
         self.user_ids: list[int] = train["user_id"]
-        self.sequences: list[list[int]] = [history + [target] for history, target in zip(train["history"], train["target"])]
-        unknown = {item for sequence in self.sequences for item in sequence if not 0 <= item < num_items or not self.tokens[item]}
+        self.sequences: list[list[int]] = [
+            history + [target] for history, target in zip(train["history"], train["target"])
+        ]
+        unknown = {
+            item
+            for sequence in self.sequences
+            for item in sequence
+            if not 0 <= item < num_items or not self.tokens[item]
+        }
         if unknown:
-            raise ValueError(f"the train split uses {len(unknown)} items missing from the items split, e.g. {sorted(unknown)[:10]}")
+            raise ValueError(
+                f"the train split uses {len(unknown)} items missing from the items split, e.g. {sorted(unknown)[:10]}"
+            )
 
     @property
     def has_item_text(self) -> bool:
@@ -118,7 +131,10 @@ class _Catalogue:
 
 def _eligibility(templates: Sequence[Template], fields: Mapping[str, list]) -> np.ndarray:
     """(num_samples, num_templates): True where the sample has a non-empty value for every field the template uses."""
-    filled = {name: np.fromiter((bool(value) for value in values), dtype=bool, count=len(values)) for name, values in fields.items()}
+    filled = {
+        name: np.fromiter((bool(value) for value in values), dtype=bool, count=len(values))
+        for name, values in fields.items()
+    }
     size = len(next(iter(fields.values())))
     columns = []
     for template in templates:
@@ -131,7 +147,9 @@ def _eligibility(templates: Sequence[Template], fields: Mapping[str, list]) -> n
 
 def _prefixes(catalogue: _Catalogue) -> tuple[np.ndarray, np.ndarray]:
     """Every (user row, target position >= 1) of the training sequences: the samples of seqrec."""
-    lengths = np.fromiter((len(sequence) for sequence in catalogue.sequences), dtype=np.int64, count=len(catalogue.sequences))
+    lengths = np.fromiter(
+        (len(sequence) for sequence in catalogue.sequences), dtype=np.int64, count=len(catalogue.sequences)
+    )
     counts = np.maximum(lengths - 1, 0)
     rows = np.repeat(np.arange(len(lengths)), counts)
     starts = np.cumsum(counts) - counts
@@ -174,13 +192,22 @@ def _item_samples(catalogue: _Catalogue, cap: int | None, rng: np.random.Generat
     }
 
 
-def _user_samples(catalogue: _Catalogue, task: str, texts: UserTexts, cap: int | None, rng: np.random.Generator) -> dict[str, list]:
-    """One sample per user with the needed text: itemsearch aims at the training target, preferenceobtain reads the whole training sequence."""
+def _user_samples(
+    catalogue: _Catalogue, task: str, texts: UserTexts, cap: int | None, rng: np.random.Generator
+) -> dict[str, list]:
+    """One sample per user with the needed text: itemsearch aims at the training target, preferenceobtain reads the
+    whole training sequence."""
     needed = texts.intentions if task == "itemsearch" else texts.preferences
     rows = [row for row, user in enumerate(catalogue.user_ids) if user in needed]
     missing = len(catalogue.user_ids) - len(rows)
     if missing:
-        logger.info("%s: %d of %d users have no %s text and get no sample", task, missing, len(catalogue.user_ids), _USER_TEXT_TASKS[task])
+        logger.info(
+            "%s: %d of %d users have no %s text and get no sample",
+            task,
+            missing,
+            len(catalogue.user_ids),
+            _USER_TEXT_TASKS[task],
+        )
     rows = [rows[i] for i in _subsample(len(rows), cap, rng).tolist()]
     fields: dict[str, list] = {"history": [], "preference": []}
     if task == "itemsearch":
@@ -215,7 +242,8 @@ def _missing_data(task: str, texts: UserTexts | None, catalogue: _Catalogue) -> 
         return None
     return (
         f"task {task} skipped: it needs per-user {kind} text, but {reason}. "
-        "Write it with `lcrec augment --data DIR --out DIR/users.jsonl` and pass user_texts=DIR/users.jsonl (CLI: --user-texts); "
+        "Write it with `lcrec augment --data DIR --out DIR/users.jsonl` and pass user_texts=DIR/users.jsonl "
+        "(CLI: --user-texts); "
         "strict=True (CLI: --strict) makes this an error."
     )
 
@@ -329,7 +357,8 @@ class TaskMix:
 
 
 def _keep_fillable(task: str, templates: Sequence[Template], fields: dict[str, list]) -> _TaskSamples:
-    """Drop (counted, logged) the samples no template can be filled for, e.g. an item with neither title nor description."""
+    """Drop (counted, logged) the samples no template can be filled for, e.g. an item with neither title nor
+    description."""
     if not fields or not next(iter(fields.values())):
         logger.warning("task %s has no samples in this dataset", task)
         return _TaskSamples(task, tuple(templates), fields, np.zeros((0, len(templates)), dtype=bool))
@@ -340,7 +369,12 @@ def _keep_fillable(task: str, templates: Sequence[Template], fields: dict[str, l
     fillable = eligible.any(axis=1)
     dropped = int((~fillable).sum())
     if dropped:
-        logger.warning("task %s: %d of %d samples lack the texts every template needs and were left out", task, dropped, len(fillable))
+        logger.warning(
+            "task %s: %d of %d samples lack the texts every template needs and were left out",
+            task,
+            dropped,
+            len(fillable),
+        )
         keep = np.flatnonzero(fillable).tolist()
         fields = {name: [values[i] for i in keep] for name, values in fields.items()}
         eligible = eligible[fillable]
@@ -358,7 +392,9 @@ def _render_task(samples: _TaskSamples, rng: np.random.Generator, columns: dict[
     for name, values in samples.fields.items():
         if values and isinstance(values[0], tuple):
             draws = rng.random(len(values)).tolist()
-            picks[name] = [options[int(draw * len(options))] if options else "" for options, draw in zip(values, draws)]
+            picks[name] = [
+                options[int(draw * len(options))] if options else "" for options, draw in zip(values, draws)
+            ]
         else:
             picks[name] = values
     for i, template_id in enumerate(template_ids):
@@ -383,7 +419,7 @@ def build_task_mix(
     strict: bool = False,
     templates: Mapping[str, Sequence[Template]] | None = None,
 ) -> Dataset:
-    """The training mix for one epoch: prompt/completion/task/template_id rows (see `TaskMix.build` for the options)."""
+    """The training mix for one epoch: prompt/completion/task/template_id rows (`TaskMix.build` has the options)."""
     mix = TaskMix.build(
         dataset,
         item_index,
@@ -433,11 +469,16 @@ def build_validation_mix(
             },
             features=MIX_FEATURES,
         )
-    fields = {"history": [catalogue.history(history) for history in rows["history"]], "item": [catalogue.tokens[target] for target in rows["target"]]}
+    fields = {
+        "history": [catalogue.history(history) for history in rows["history"]],
+        "item": [catalogue.tokens[target] for target in rows["target"]],
+    }
     seqrec_templates = tuple(templates) if templates is not None else load_templates("seqrec")
     if template_id is not None:
         if not 0 <= template_id < len(seqrec_templates):
-            raise ValueError(f"template_id {template_id} is out of range: seqrec has {len(seqrec_templates)} templates")
+            raise ValueError(
+                f"template_id {template_id} is out of range: seqrec has {len(seqrec_templates)} templates"
+            )
         seqrec_templates = (seqrec_templates[template_id],)
     samples = _keep_fillable("seqrec", seqrec_templates, fields)
     columns: dict[str, list] = {"prompt": [], "completion": [], "task": [], "template_id": []}

@@ -96,7 +96,10 @@ class DataOptions:
         if self.max_history < 1:
             raise ValueError(f"max_history must be >= 1, got {self.max_history}")
         for name in (
-            "fusionseqrec_samples", "seqrec_samples", "validation_samples", "ranking_eval_users",
+            "fusionseqrec_samples",
+            "seqrec_samples",
+            "validation_samples",
+            "ranking_eval_users",
             "early_stopping_patience",
         ):
             value = getattr(self, name)
@@ -135,8 +138,14 @@ class ModelOptions:
     )
 
     def __post_init__(self) -> None:
-        for name in ("scratch_vocab_size", "scratch_hidden_size", "scratch_num_layers", "scratch_num_heads",
-                     "scratch_intermediate_size", "scratch_max_positions"):
+        for name in (
+            "scratch_vocab_size",
+            "scratch_hidden_size",
+            "scratch_num_layers",
+            "scratch_num_heads",
+            "scratch_intermediate_size",
+            "scratch_max_positions",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 

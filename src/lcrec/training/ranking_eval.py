@@ -46,6 +46,9 @@ class RankingEvaluationCallback(TrainerCallback):
             last.update(ranking)
         logger.info(
             "step %d: validation HR@10 %.4f NDCG@10 %.4f on %d users",
-            state.global_step, record["HR@10"], record["NDCG@10"], record["num_users"],
+            state.global_step,
+            record["HR@10"],
+            record["NDCG@10"],
+            record["num_users"],
         )
         return control

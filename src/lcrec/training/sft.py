@@ -102,7 +102,9 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     logger.info(
         "training %.2fM of %.2fM parameters (%s)",
-        trainable / 1e6, trainer.model.num_parameters() / 1e6, "LoRA" if lora.use_lora else "full",
+        trainable / 1e6,
+        trainer.model.num_parameters() / 1e6,
+        "LoRA" if lora.use_lora else "full",
     )
     result = trainer.train(resume_from_checkpoint=resume_argument(args.resume_from_checkpoint))
     save_model_folder(trainer, output_dir, use_lora=lora.use_lora)

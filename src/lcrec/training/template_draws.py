@@ -45,13 +45,19 @@ def build_template_draws(
     epochs = max(1, num_epochs(len(mix)) if callable(num_epochs) else num_epochs)
     draws = [mix.render(epoch) for epoch in tqdm(range(epochs), desc="Rendering template draws", disable=epochs < 3)]
     validation = build_validation_mix(
-        dataset, item_index, seed=seed, max_history=data.max_history, split="validation",
+        dataset,
+        item_index,
+        seed=seed,
+        max_history=data.max_history,
+        split="validation",
         prompt_format=data.prompt_format,
     )
     if data.validation_samples is not None and data.validation_samples < len(validation):
         validation = validation.shuffle(seed=seed).select(range(data.validation_samples))
     logger.info(
         "training mix %s x %d template draws (one per epoch); validation: %d seqrec rows",
-        mix.counts, len(draws), len(validation),
+        mix.counts,
+        len(draws),
+        len(validation),
     )
     return draws, validation
