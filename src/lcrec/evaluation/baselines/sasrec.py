@@ -197,7 +197,7 @@ class SASRec(nn.Module):
         save_with(directory / WEIGHTS_NAME, lambda path: save_file(state, str(path)))
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike) -> "SASRec":
+    def from_pretrained(cls, directory: str | os.PathLike) -> SASRec:
         from safetensors.torch import load_file
 
         directory = Path(directory)
@@ -246,7 +246,7 @@ def training_windows(sequences: Sequence[Sequence[int]], max_len: int) -> tuple[
 def train_sasrec(
     sequences: Sequence[Sequence[int]],
     config: SASRecConfig,
-    validate: Callable[["SASRec"], float] | None = None,
+    validate: Callable[[SASRec], float] | None = None,
 ) -> tuple[SASRec, list[dict]]:
     """Train on full training sequences; `validate(model) -> score` (higher is better) drives early stopping.
 
