@@ -292,3 +292,34 @@ def test_a_model_trained_on_sequences_recommends_in_that_format(tmp_path, one_to
     histories = [w[:-1] for w in walks]
     top = [ranked[0][0] for ranked in model.recommend(histories, top_k=3, num_beams=6)]
     assert sum(item == w[-1] for item, w in zip(top, walks)) >= 10
+
+
+def test_lcrec_tasks_builds_a_sequence_mix_with_validation_in_the_sequence_format(tmp_path, capsys):
+    import pandas as pd
+    from datasets import load_from_disk
+
+    from lcrec.cli import main as lcrec_main
+    from lcrec.data import RawDataset, load_prepared, prepare_dataset
+    from lcrec.indexing import ItemIndex
+
+    sequences = {f"u{user}": [f"i{(user + step) % 6}" for step in range(5)] for user in range(5)}
+    rows = [(user, item, time) for user, items in sequences.items() for time, item in enumerate(items)]
+    raw = RawDataset(
+        pd.DataFrame(rows, columns=["user", "item", "timestamp"]),
+        pd.DataFrame({"item": [f"i{n}" for n in range(6)], "title": [f"Thing {n}" for n in range(6)]}),
+        source="toy",
+    )
+    prepare_dataset(raw, kcore=0, output_dir=tmp_path / "data")
+    items = load_prepared(tmp_path / "data")["items"]
+    index = ItemIndex(items["item_id"], [[i // 4, i % 4] for i in items["item_id"]], [4, 4], raw_ids=items["raw_id"])
+    index.save(tmp_path / "index.json")
+    argv = ["tasks", "--data", str(tmp_path / "data"), "--index", str(tmp_path / "index.json")]
+    assert lcrec_main([*argv, "--out", str(tmp_path / "mix"), "--tasks", "sequence", "item2index"]) == 0
+    mix = load_from_disk(str(tmp_path / "mix"))
+    assert set(mix["train"]["task"]) == {SEQUENCE_TASK, "item2index"}
+    assert all(prompt.startswith(format_prompt(SEQUENCE_INSTRUCTION)) for prompt in mix["validation"]["prompt"])
+    capsys.readouterr()
+    assert (
+        lcrec_main([*argv, "--out", str(tmp_path / "capped"), "--tasks", "sequence", "--samples", "sequence=3"]) == 2
+    )
+    assert "samples" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """`lcrec tasks --data DIR --index DIR --out DIR`: the task mix (train), seqrec on validation targets, mix_info.json.
 
 Renders the LC-Rec tasks into prompt/completion rows with `task` and `template_id` columns and writes a DatasetDict
-(train: the mix; validation: seqrec on the validation targets), printing the counts per task.
+(train: the mix; validation: seqrec on the validation targets, in the sequence format when the mix has the `sequence`
+task and not seqrec, as training does), printing the counts per task.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class TasksArguments:
     index: str = field(metadata={"help": "item index folder (`lcrec index --out`) or its index.json"})
     out: str = field(metadata={"help": "output folder (replaced atomically; see --overwrite)"})
     tasks: list[str] = field(
-        default_factory=library_default("lcrec.tasks.templates", "TASKS"), metadata={"help": "tasks to include"}
+        default_factory=library_default("lcrec.tasks.templates", "TASKS"),
+        metadata={"help": "tasks to include: the paper's six, and `sequence` (a user's items as one row)"},
     )
     samples: list[str] = field(
         default_factory=list,
@@ -49,11 +51,11 @@ class TasksArguments:
     )
 
     def __post_init__(self) -> None:
-        from ..tasks.templates import TASKS
+        from ..tasks.sequence import MIX_TASKS
 
-        unknown = [task for task in self.tasks if task not in TASKS]
+        unknown = [task for task in self.tasks if task not in MIX_TASKS]
         if unknown or not self.tasks:
-            raise ValueError(f"tasks must be among {', '.join(TASKS)}, got {self.tasks}")
+            raise ValueError(f"tasks must be among {', '.join(MIX_TASKS)}, got {self.tasks}")
         self.sample_caps()
         if self.max_history < 1 or self.epochs < 1:
             raise ValueError(f"max_history and epochs must be >= 1, got {self.max_history} and {self.epochs}")
@@ -84,7 +86,7 @@ def run(arguments: TasksArguments) -> int:
     from ..indexing import ItemIndex
     from ..indexing.coverage import check_index_covers_dataset
     from ..io_utils import atomic_dir, check_output_dir, write_json
-    from ..tasks import TaskMix, build_validation_mix
+    from ..tasks import TaskMix, build_validation_mix, mix_prompt_format
 
     inputs = [arguments.data, arguments.index, arguments.user_texts]
     out = check_output_dir(
@@ -106,7 +108,12 @@ def run(arguments: TasksArguments) -> int:
     )
     train = mix.render_epochs(arguments.epochs)
     validation = build_validation_mix(
-        dataset, item_index, seed=arguments.seed, max_history=arguments.max_history, split="validation"
+        dataset,
+        item_index,
+        seed=arguments.seed,
+        max_history=arguments.max_history,
+        split="validation",
+        prompt_format=mix_prompt_format(mix.tasks),
     )
     skipped = [task for task in arguments.tasks if task not in mix.tasks]
     info = {
@@ -129,7 +136,7 @@ def run(arguments: TasksArguments) -> int:
         print(f"{task:<18}{count:>10}")
     draws = f"{arguments.epochs} template draw{'s' if arguments.epochs > 1 else ''}"
     print(f"{'train rows':<18}{len(train):>10}  ({draws})")
-    print(f"{'validation rows':<18}{len(validation):>10}  (seqrec on validation targets)")
+    print(f"{'validation rows':<18}{len(validation):>10}  (next item of the validation targets)")
     if skipped:
         print(f"skipped (data missing, see the log): {', '.join(skipped)}")
     print(f"wrote {out}")

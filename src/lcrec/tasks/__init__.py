@@ -7,7 +7,7 @@ so `recommend()` and `lcrec --help` stay light.
 from importlib import import_module
 
 from ..prompts import DEFAULT_MAX_HISTORY, PROMPT_FORMAT, format_prompt
-from .sequence import MIX_TASKS, SEQUENCE_TASK
+from .sequence import MIX_TASKS, SEQUENCE_TASK, mix_prompt_format
 from .templates import TASK_SPECS, TASKS, Template, load_templates, load_templates_file, parse_templates
 
 _LAZY = {
@@ -23,6 +23,7 @@ _LAZY = {
 __all__ = [
     "DEFAULT_MAX_HISTORY",
     "MIX_TASKS",
+    "mix_prompt_format",
     "PROMPT_FORMAT",
     "SEQUENCE_TASK",
     "TASKS",

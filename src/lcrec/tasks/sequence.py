@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..prompts import SEQUENCE_FORMAT, sequence_prompt
+from ..prompts import INSTRUCTION_FORMAT, SEQUENCE_FORMAT, sequence_prompt
 from .templates import TASKS
 
 SEQUENCE_TASK = SEQUENCE_FORMAT
@@ -24,6 +24,12 @@ SEQUENCE_TASK = SEQUENCE_FORMAT
 MIX_TASKS: tuple[str, ...] = (*TASKS, SEQUENCE_TASK)
 # The `template_id` of sequence rows: the task has one fixed wording, which inference reproduces exactly.
 SEQUENCE_TEMPLATE_ID = 0
+
+
+def mix_prompt_format(tasks: Sequence[str]) -> str:
+    """The format a model trained on `tasks` is asked in: `sequence` when the mix has the sequence task and not
+    seqrec (the model never saw a seqrec instruction), else the seqrec instructions."""
+    return SEQUENCE_FORMAT if SEQUENCE_TASK in tasks and "seqrec" not in tasks else INSTRUCTION_FORMAT
 
 
 def sequence_windows(sequence: Sequence[int], window: int) -> list[list[int]]:
@@ -74,4 +80,11 @@ class SequenceSamples:
             columns["template_id"].append(SEQUENCE_TEMPLATE_ID)
 
 
-__all__ = ["MIX_TASKS", "SEQUENCE_TASK", "SEQUENCE_TEMPLATE_ID", "SequenceSamples", "sequence_windows"]
+__all__ = [
+    "MIX_TASKS",
+    "SEQUENCE_TASK",
+    "SEQUENCE_TEMPLATE_ID",
+    "SequenceSamples",
+    "mix_prompt_format",
+    "sequence_windows",
+]

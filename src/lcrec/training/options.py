@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..prompts import DEFAULT_MAX_HISTORY, INSTRUCTION_FORMAT, SEQUENCE_FORMAT
-from ..tasks import MIX_TASKS, SEQUENCE_TASK, TASKS
+from ..tasks import MIX_TASKS, SEQUENCE_TASK, TASKS, mix_prompt_format
 
 ALL_TASKS = list(TASKS)
 # Every task a mix may hold: the paper's six (ALL_TASKS, the default) plus `sequence` (whole item sequences).
@@ -111,7 +111,7 @@ class DataOptions:
         """The format recommend() will ask in (`LCRecConfig.seqrec_format`): `seqrec_format` with auto resolved."""
         if self.seqrec_format != AUTO_FORMAT:
             return self.seqrec_format
-        return SEQUENCE_FORMAT if SEQUENCE_TASK in self.tasks and "seqrec" not in self.tasks else INSTRUCTION_FORMAT
+        return mix_prompt_format(self.tasks)
 
 
 @dataclass
