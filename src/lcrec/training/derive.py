@@ -20,6 +20,7 @@ The index is built separately; the README recommends `lcrec index --collaborativ
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -28,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from ..prompts import SEQUENCE_INSTRUCTION
+
+logger = logging.getLogger(__name__)
 
 # Measured on the 2-core machine, one torch thread: non-padding tokens per CPU second of 0.7M-model training,
 # ranking evaluations included (Scientific, 21-item windows: about 7,000; MovieLens-100K, 51-item windows: about
@@ -95,6 +98,13 @@ def derive_preset(profile: DataProfile, cpu_minutes: float = DEFAULT_CPU_MINUTES
     per_epoch = epoch_tokens(profile, window, alignment) / TOKENS_PER_CPU_SECOND
     affordable = cpu_minutes * 60 / per_epoch
     epochs = max(1, min(TARGET_EPOCHS, math.floor(affordable)))
+    if affordable < 1:
+        logger.warning(
+            "cpu_minutes %g pays for %.2f of an epoch (%.2f CPU minutes each); the preset plans one epoch anyway",
+            cpu_minutes,
+            affordable,
+            per_epoch / 60,
+        )
     longest = SEQUENCE_PROMPT_TOKENS + (window + 1) * profile.levels + 1
     if alignment:
         longest = max(longest, ALIGNMENT_PROMPT_TOKENS + math.ceil(profile.max_title_chars / 2) + profile.levels + 1)
