@@ -1,4 +1,4 @@
-"""Decoding benchmark (issue 13): lcrec's tree-attention decoder against generate(), side by side in one run.
+"""Decoding benchmark: lcrec's tree-attention decoder against generate(), side by side in one run.
 
 Methods, for each model:
   research   LC-Rec's test script: one user per generate() call, `prefix_allowed_tokens_fn` allowing every index

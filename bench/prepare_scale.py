@@ -3,7 +3,7 @@
     .venv/bin/python bench/prepare_scale.py                       # 1M and 5M interactions (a few minutes)
     .venv/bin/python bench/prepare_scale.py --sizes 20000000      # bigger runs
 
-Targets (issue 2, 2-core machine): 5M interactions in under 60 s and under 4 GB peak memory.
+Targets (2-core machine): 5M interactions in under 60 s and under 4 GB peak memory.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 16's probes: hostile but realistic input through the CLI, the Python API and the HTTP server.
+"""Probes: hostile but realistic input through the CLI, the Python API and the HTTP server.
 
 Each case ends in a clear one-line error naming the input (file:line, item, field or request field), or a drop
 counted with its reason in stats.json; never a traceback, a hang, silent data loss or a silently wrong result.

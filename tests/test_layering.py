@@ -47,3 +47,10 @@ def test_no_two_parts_of_the_package_import_each_other():
     cycles = [f"{a} <-> {b}: {edges[(a, b)][0]}; {edges[(b, a)][0]}" for (a, b) in edges if (b, a) in edges and a < b]
     assert not cycles, "parts importing each other: " + " | ".join(cycles)
     assert ("training", "cards") in edges and ("hub", "cards") in edges  # the check sees imports at all
+
+
+def test_constants_written_on_both_sides_of_a_layer_stay_equal():
+    from lcrec.data.raw import TEXT_FIELDS
+    from lcrec.indexing.embedding import TEXT_FIELDS as INDEXED_TEXT_FIELDS
+
+    assert INDEXED_TEXT_FIELDS == TEXT_FIELDS

@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 EMBEDDINGS_NAME = "embeddings.safetensors"
 MODES = ("paper", "concat")
+# The item text fields of lcrec.data.raw, written again because indexing does not import the data layer
+# (tests/test_layering.py checks the two stay equal).
 TEXT_FIELDS = ("title", "description", "brand", "categories")
 DEFAULT_FIELDS = ("title", "description")
 # Encoder names that resolve to an offline asset on any machine; recorded as the name, never as a local path.
