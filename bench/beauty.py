@@ -89,6 +89,16 @@ def python_without_lcrec(folder: Path) -> Path:
     return python
 
 
+def sasrec_stop(record: dict) -> str:
+    """Why SASRec's training ended: early stopping, its time cap or its epoch cap (from its metrics record)."""
+    config = record["config"]
+    if record["epochs"] - record["best_epoch"] >= config["patience"]:
+        return f"early stop, patience {config['patience']}"
+    if config["max_seconds"] is not None and record["fit_seconds"] >= config["max_seconds"]:
+        return f"stopped by the {config['max_seconds']:.0f} s time cap"
+    return f"stopped by the {config['max_epochs']}-epoch cap"
+
+
 def hardware() -> str:
     cores = len(os.sched_getaffinity(0))
     return f"{platform.processor() or platform.machine()} CPU, {cores} cores, one torch thread per command"
@@ -216,8 +226,7 @@ def main() -> None:
         f"scratch Llama, {settings['global_step']} steps x {settings['per_device_train_batch_size']} rows "
         f"({training['metrics']['epoch']:.2f} epochs){chosen}",
         "SASRec": f"train-split sequences (item ids), validation NDCG@10 for early stopping; best epoch "
-        f"{records['SASRec'].get('best_epoch')} of {records['SASRec'].get('epochs')}"
-        + (f" (training capped at {args.sasrec_seconds:.0f} s)" if args.sasrec_seconds else ""),
+        f"{records['SASRec']['best_epoch']} of {records['SASRec']['epochs']} ({sasrec_stop(records['SASRec'])})",
         "most-popular": "train-split interaction counts",
     }
     timing = {
