@@ -980,3 +980,25 @@ def test_push_command_weight_choices_match_the_library():
     from lcrec.hub.model_repo import WEIGHT_CHOICES as LIBRARY_CHOICES
 
     assert WEIGHT_CHOICES == LIBRARY_CHOICES
+
+
+def test_evaluate_updates_the_card_only_when_it_writes_the_folders_own_record(trained_folder, artifacts, tmp_path):
+    # A sample evaluation sent elsewhere with --out must not replace the folder's metrics.json and card.
+    from conftest import make_titles
+    from datasets import load_from_disk
+
+    titles = make_titles()  # the tiny model's titles, so the dataset is the one it was "trained" on
+    prepared = load_from_disk(str(artifacts["prepared"]))
+    prepared["items"] = prepared["items"].map(lambda row: {"title": titles[row["item_id"]]})
+    prepared.save_to_disk(str(tmp_path / "data"))
+    shutil.copy(artifacts["prepared"] / "stats.json", tmp_path / "data" / "stats.json")
+    argv = ["evaluate", "--model", str(trained_folder), "--data", str(tmp_path / "data"), "--max_users"]
+    assert lcrec_main([*argv, "4"]) == 0
+    own = json.loads((trained_folder / "metrics.json").read_text())
+    card = (trained_folder / "README.md").read_text()
+    assert own["num_users"] == 4 and "HR@10" in card
+    elsewhere = tmp_path / "sample.json"
+    assert lcrec_main([*argv, "2", "--out", str(elsewhere)]) == 0
+    assert json.loads(elsewhere.read_text())["num_users"] == 2
+    assert json.loads((trained_folder / "metrics.json").read_text()) == own
+    assert (trained_folder / "README.md").read_text() == card

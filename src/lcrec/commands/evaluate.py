@@ -29,7 +29,10 @@ class EvaluateArguments:
     data: str = field(metadata={"help": "prepared dataset folder (`lcrec prepare --out`)"})
     out: str | None = field(
         default=None,
-        metadata={"help": f"metrics file (None: MODEL/{METRICS_NAME} for a folder, else ./{METRICS_NAME})"},
+        metadata={
+            "help": f"metrics file (None: MODEL/{METRICS_NAME} for a folder, which also updates its model card; "
+            f"else ./{METRICS_NAME})"
+        },
     )
 
     def metrics_path(self) -> str:
@@ -71,8 +74,13 @@ def run(arguments: EvaluateArguments, config: EvaluationConfig) -> int:
         f"{record['users_per_second']:.2f} users/s, exclude_history={record['exclude_history']}"
     )
     print(f"wrote {out}")
-    if os.path.isdir(arguments.model):
+    if not os.path.isdir(arguments.model):
+        return 0
+    own_record = os.path.join(arguments.model, METRICS_NAME)
+    if os.path.realpath(out) == os.path.realpath(own_record):
         from ..cards.model_card import update_model_card_metrics
 
         update_model_card_metrics(arguments.model, record)  # logs where the card is
+    else:  # the folder's own record (and its card) stay as they were: --out sent this evaluation elsewhere
+        print(f"{own_record} and the model card are unchanged (leave out --out to record this evaluation there)")
     return 0
