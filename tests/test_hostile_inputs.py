@@ -174,6 +174,26 @@ def test_cli_output_errors_are_one_line_before_the_work(tmp_path, capsys, monkey
     assert sorted(path.name for path in tmp_path.iterdir()) == ["file.txt", "source"]
 
 
+def test_a_single_file_output_replaces_only_its_own_earlier_output(tmp_path, capsys):
+    # A metrics JSON or a preset YAML at --out may be replaced; any other file there is the user's and is kept.
+    dataset = make_prepared(tmp_path / "data", "a")
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": true}')
+    argv = ["baseline", "--model", "pop", "--data", str(dataset), "--out"]
+    code, err = run_cli([*argv, str(notes)], capsys)
+    assert code == 2 and "not a file `lcrec baseline` wrote" in err and notes.read_text() == '{"mine": true}'
+    assert run_cli([*argv, str(tmp_path / "pop.json")], capsys)[0] == 0
+    assert run_cli([*argv, str(tmp_path / "pop.json")], capsys)[0] == 0  # its own output: replaced
+    assert run_cli([*argv, str(notes), "--overwrite"], capsys)[0] == 0 and "HR@10" in notes.read_text()
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("learning_rate: 1.0e-3\n")
+    index = index_for(dataset, tmp_path / "index.json")
+    argv = ["preset", "--data", str(dataset), "--index", str(index), "--out", str(preset)]
+    code, err = run_cli(argv, capsys)
+    assert code == 2 and "not a file `lcrec preset` wrote" in err and preset.read_text() == "learning_rate: 1.0e-3\n"
+    assert run_cli([*argv, "--overwrite"], capsys)[0] == 0 and run_cli(argv, capsys)[0] == 0
+
+
 def test_single_file_outputs_are_checked_before_the_work(tmp_path):
     (tmp_path / "data.json").write_text("{}")
     (tmp_path / "folder").mkdir()

@@ -269,15 +269,27 @@ def check_output_dir(
     return out
 
 
-def check_output_file(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+def check_output_file(
+    path: str | os.PathLike,
+    *,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    command: str | None = None,
+    is_ours: Callable[[Path], bool] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Check, before any work, that a command may write the single file `path` (replaced atomically); returns it.
 
     Refused with an `OutputFolderError` naming the reason: a folder at `path`, `path` equal to one of `inputs`,
-    a place that cannot be written (under a file, no permission, read-only). Creates nothing.
+    a place that cannot be written (under a file, no permission, read-only), or, when `is_ours` is given, an
+    existing file it does not recognise as an earlier output of `lcrec COMMAND` (unless `overwrite`). Creates nothing.
     """
     out = Path(path).expanduser()
     if out.is_dir():
         raise OutputFolderError(f"{out}: is a folder; give the path of a file to write")
+    if is_ours is not None and not overwrite and out.is_file() and not is_ours(out):
+        raise OutputFolderError(
+            f"{out}: exists and is not a file `lcrec {command}` wrote; pass --overwrite to replace it"
+        )
     where = out.resolve()
     for source in inputs:
         if source is not None and Path(source).expanduser().exists() and Path(source).expanduser().resolve() == where:

@@ -29,7 +29,10 @@ class BaselineArguments:
     out: str | None = field(default=None, metadata={"help": "metrics JSON path (None: print only)"})
     save_model: str | None = field(default=None, metadata={"help": "folder for the SASRec weights (None: not saved)"})
     overwrite: bool = field(
-        default=False, metadata={"help": "replace a non-empty --save_model folder that `lcrec baseline` did not write"}
+        default=False,
+        metadata={
+            "help": "replace a non-empty --save_model folder or an --out file that `lcrec baseline` did not write"
+        },
     )
 
 
@@ -45,11 +48,17 @@ def run(arguments: BaselineArguments, users: UserSelection, config: SASRecConfig
     from ..data import load_prepared
     from ..evaluation.baselines import run_baseline
     from ..evaluation.baselines.sasrec import CONFIG_NAME, WEIGHTS_NAME
-    from ..evaluation.report import format_table
+    from ..evaluation.report import format_table, is_metrics_record
     from ..io_utils import check_output_dir, check_output_file, write_json
 
     if arguments.out is not None:
-        check_output_file(arguments.out, inputs=[arguments.data])
+        check_output_file(
+            arguments.out,
+            inputs=[arguments.data],
+            command="baseline",
+            is_ours=is_metrics_record,
+            overwrite=arguments.overwrite,
+        )
     if arguments.save_model is not None:
         # A folder holding a saved SASRec (both files) is a previous output and may be replaced.
         check_output_dir(

@@ -35,6 +35,10 @@ class EvaluateArguments:
         },
     )
 
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace an existing --out file that is not a metrics record lcrec wrote"}
+    )
+
     def metrics_path(self) -> str:
         """Where the metrics record goes."""
         if self.out is not None:
@@ -52,14 +56,22 @@ def run(arguments: EvaluateArguments, config: EvaluationConfig) -> int:
     from accelerate import PartialState
 
     from ..data import load_prepared
-    from ..evaluation.report import format_table
+    from ..evaluation.report import format_table, is_metrics_record
     from ..evaluation.runner import evaluate_model
     from ..io_utils import check_output_file
     from ..modeling_lcrec import LCRecForCausalLM
     from .checks import require_pretrained
 
     require_pretrained(arguments.model)
-    out = str(check_output_file(arguments.metrics_path(), inputs=[arguments.data]))
+    out = str(
+        check_output_file(
+            arguments.metrics_path(),
+            inputs=[arguments.data],
+            command="evaluate",
+            is_ours=is_metrics_record,
+            overwrite=arguments.overwrite,
+        )
+    )
     dataset = load_prepared(arguments.data)
     model = LCRecForCausalLM.from_pretrained(arguments.model)
     record = evaluate_model(model, dataset, config, output_file=out)

@@ -25,6 +25,9 @@ class PresetArguments:
     data: str = field(metadata={"help": "prepared dataset folder (`lcrec prepare --out`)"})
     index: str = field(metadata={"help": "item index folder (`lcrec index --out`) or an index.json"})
     out: str = field(metadata={"help": "YAML file to write (replaced atomically)"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace an existing --out file that `lcrec preset` did not write"}
+    )
     cpu_minutes: float = field(
         default_factory=library_default("lcrec.training.derive", "DEFAULT_CPU_MINUTES"),
         metadata={"help": "SFT budget in CPU minutes of one torch thread"},
@@ -46,12 +49,18 @@ def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str 
 
 def run(arguments: PresetArguments) -> int:
     from ..io_utils import check_output_file
-    from ..training.derive import write_derived_preset
+    from ..training.derive import is_derived_preset, write_derived_preset
 
     for path, option in ((arguments.data, "--data"), (arguments.index, "--index")):
         if not Path(path).exists():
             raise FileNotFoundError(f"{option} {path}: no such file or folder")
-    check_output_file(arguments.out, inputs=[arguments.data, arguments.index])
+    check_output_file(
+        arguments.out,
+        inputs=[arguments.data, arguments.index],
+        command="preset",
+        is_ours=is_derived_preset,
+        overwrite=arguments.overwrite,
+    )
     options = write_derived_preset(
         arguments.data,
         arguments.index,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping, Sequence
 
 from .metrics import METRIC_NAMES
@@ -50,3 +52,13 @@ def format_table(records: Mapping[str, Mapping], names: Sequence[str] = METRIC_N
         values = " | ".join(f"{record[name]:.4f}" for name in names)
         lines.append(f"| {label} | {values} | {record['num_users']} | {record['seconds']:.1f} |")
     return "\n".join(lines)
+
+
+def is_metrics_record(path: str | os.PathLike) -> bool:
+    """True when `path` holds a metrics record (a JSON object with every metric): an earlier output that
+    `lcrec evaluate` / `lcrec baseline` may replace, unlike any other file at that path."""
+    try:
+        record = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(record, dict) and all(name in record for name in METRIC_NAMES)

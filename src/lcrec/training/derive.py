@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 # 5,600). Below the lower one, so a budget is not overrun on long sequences.
 TOKENS_PER_CPU_SECOND = 5_500
 TARGET_EPOCHS = 8
+# The first words of every preset `lcrec preset` writes (how it recognises its own earlier output).
+PRESET_HEADER = "# Derived by `lcrec preset`"
 MIN_HISTORY, MAX_HISTORY = 20, 50
 DEFAULT_CPU_MINUTES = 15.0
 SEQUENCE_PROMPT_TOKENS = 18  # the sequence instruction in the scratch tokenizer (measured on both datasets)
@@ -173,7 +175,7 @@ def write_derived_preset(
     estimate = options.pop("_estimate")
     options = {"dataset_dir": str(dataset_dir), "index_dir": str(index_dir), **options}
     header = [
-        f"# Derived by `lcrec preset` for {dataset_dir} (index {index_dir}) within {cpu_minutes:g} CPU minutes "
+        f"{PRESET_HEADER} for {dataset_dir} (index {index_dir}) within {cpu_minutes:g} CPU minutes "
         "of training (one torch thread).",
         f"# Data: {profile.users:,} users, {profile.items:,} items, {profile.train_targets:,} training targets, "
         f"90th-percentile sequence length {profile.p90_length}, {profile.levels} index levels.",
@@ -187,4 +189,20 @@ def write_derived_preset(
     return options
 
 
-__all__ = ["DataProfile", "derive_preset", "epoch_tokens", "write_derived_preset"]
+def is_derived_preset(path: str | os.PathLike) -> bool:
+    """True when `path` is a preset `lcrec preset` wrote (it may replace it; any other file at --out is kept)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readline().startswith(PRESET_HEADER)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+__all__ = [
+    "PRESET_HEADER",
+    "DataProfile",
+    "derive_preset",
+    "epoch_tokens",
+    "is_derived_preset",
+    "write_derived_preset",
+]
