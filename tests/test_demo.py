@@ -126,6 +126,10 @@ def test_demo_cli_checks_the_screenshot_path_before_loading(lcrec_model, tmp_pat
     assert "is a folder" in capsys.readouterr().err
     assert main(["demo", "--model", str(model_dir), "--screenshot", "x.png", "--space_dir", str(tmp_path / "s")]) == 2
     assert "not both" in capsys.readouterr().err
+    picture = tmp_path / "holiday.png"
+    picture.write_bytes(b"\x89PNG not ours")
+    assert main(["demo", "--model", str(model_dir), "--screenshot", str(picture)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err and picture.read_bytes() == b"\x89PNG not ours"
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed (Debian: apt-get install -y chromium)")

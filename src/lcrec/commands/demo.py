@@ -54,7 +54,7 @@ class DemoArguments:
         default=False,
         metadata={
             "help": "let --space_dir write its three files into a non-empty folder lcrec did not write "
-            "(nothing else there is touched)"
+            "(nothing else there is touched), or --screenshot replace an existing file"
         },
     )
 
@@ -83,7 +83,14 @@ def run(arguments: ModelServingArguments, limits: RequestLimits, options: DemoAr
     if options.screenshot is not None:
         from ..io_utils import check_output_file
 
-        check_output_file(options.screenshot, inputs=[arguments.model, options.metrics])
+        # A PNG carries no mark of who wrote it: any existing file is kept unless --overwrite.
+        check_output_file(
+            options.screenshot,
+            inputs=[arguments.model, options.metrics],
+            command="demo --screenshot",
+            is_ours=lambda path: False,
+            overwrite=options.overwrite,
+        )
     login = gradio_login(resolve_api_key(arguments.api_key), resolve_demo_login(options.auth))
     from ..serving.demo import demo_from_pretrained  # the `serve` extra (gradio), before the model loads
 
