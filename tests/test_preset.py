@@ -5,7 +5,18 @@ import yaml
 from sft_fixtures import write_sft_data
 
 from lcrec.cli import main
-from lcrec.training.derive import MAX_HISTORY, MIN_HISTORY, TARGET_EPOCHS, DataProfile, derive_preset
+from lcrec.training.derive import (
+    MAX_HISTORY,
+    MIN_HISTORY,
+    RANKING_EVAL_USERS,
+    RANKING_SECONDS_PER_USER,
+    TARGET_EPOCHS,
+    DataProfile,
+    derive_preset,
+    epoch_cpu_seconds,
+    epoch_tokens,
+    training_tokens_per_cpu_second,
+)
 
 
 def profile(**changes) -> DataProfile:
@@ -100,3 +111,14 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
     )
     assert "--data" in capsys.readouterr().err
     assert not (tmp_path / "p.yaml").exists()
+
+
+def test_the_cost_model_slows_with_longer_windows_and_counts_the_ranking_evaluation():
+    rates = [training_tokens_per_cpu_second(window) for window in (1, MIN_HISTORY, 35, MAX_HISTORY, 500)]
+    assert rates[0] == rates[1] > rates[2] > rates[3] == rates[4]  # held at the measured ends, falling between
+    data = profile()
+    seconds = epoch_cpu_seconds(data, MIN_HISTORY, alignment=False)
+    training = epoch_tokens(data, MIN_HISTORY, alignment=False) / training_tokens_per_cpu_second(MIN_HISTORY)
+    assert seconds == pytest.approx(training + RANKING_SECONDS_PER_USER * RANKING_EVAL_USERS)
+    estimate = derive_preset(data, cpu_minutes=1000)["_estimate"]
+    assert estimate["cpu_minutes_per_epoch"] == round(seconds / 60, 2)

@@ -32,10 +32,13 @@ from ..prompts import SEQUENCE_INSTRUCTION
 
 logger = logging.getLogger(__name__)
 
-# Measured on the 2-core machine, one torch thread: non-padding tokens per CPU second of 0.7M-model training,
-# ranking evaluations included (Scientific, 21-item windows: about 7,000; MovieLens-100K, 51-item windows: about
-# 5,600). Below the lower one, so a budget is not overrun on long sequences.
-TOKENS_PER_CPU_SECOND = 5_500
+# The cost model, fitted to the SFT CPU time of three runs of the 0.7M model on the 2-core machine (one torch
+# thread, ranking evaluation after every epoch): Scientific (window 20, 8 epochs, 133 s), Amazon Beauty (window 20,
+# 5 epochs, 575 s) and MovieLens-100K (window 50, 6 epochs, 484 s). Training runs at about 10,900 non-padding
+# tokens per CPU second with 21-item windows and 6,000 with 51-item ones (attention grows with the row), linear in
+# between; ranking the validation sample costs about 5.6 ms per user and epoch.
+TOKENS_PER_CPU_SECOND_BY_WINDOW = ((20, 10_900), (50, 6_000))
+RANKING_SECONDS_PER_USER = 0.0056
 TARGET_EPOCHS = 8
 # The first words of every preset `lcrec preset` writes (how it recognises its own earlier output).
 PRESET_HEADER = "# Derived by `lcrec preset`"
@@ -77,6 +80,20 @@ class DataProfile:
         )
 
 
+def training_tokens_per_cpu_second(window: int) -> float:
+    """The cost model's training throughput for sequence windows of `window` items (linear between the two
+    measured windows, held at the nearer one outside them)."""
+    (low_window, low_rate), (high_window, high_rate) = TOKENS_PER_CPU_SECOND_BY_WINDOW
+    share = min(1.0, max(0.0, (window - low_window) / (high_window - low_window)))
+    return low_rate + share * (high_rate - low_rate)
+
+
+def epoch_cpu_seconds(profile: DataProfile, window: int, alignment: bool) -> float:
+    """Estimated CPU seconds (one torch thread) of one epoch: training plus the ranking evaluation after it."""
+    ranking = RANKING_SECONDS_PER_USER * min(RANKING_EVAL_USERS, profile.users)
+    return epoch_tokens(profile, window, alignment) / training_tokens_per_cpu_second(window) + ranking
+
+
 def epoch_tokens(profile: DataProfile, window: int, alignment: bool) -> int:
     """Estimated non-padding tokens of one epoch of the mix."""
     rows = profile.train_targets / window + profile.users  # windows per user: ceil((n - 1) / window)
@@ -97,7 +114,7 @@ def derive_preset(profile: DataProfile, cpu_minutes: float = DEFAULT_CPU_MINUTES
     if profile.train_targets < 1:
         raise ValueError("the train split has no sequence of two or more items: nothing to train on")
     window = int(min(MAX_HISTORY, max(MIN_HISTORY, profile.p90_length)))
-    per_epoch = epoch_tokens(profile, window, alignment) / TOKENS_PER_CPU_SECOND
+    per_epoch = epoch_cpu_seconds(profile, window, alignment)
     affordable = cpu_minutes * 60 / per_epoch
     epochs = max(1, min(TARGET_EPOCHS, math.floor(affordable)))
     if affordable < 1:
