@@ -3,7 +3,7 @@
     .venv/bin/python bench/quality.py --split validation              # choose options on validation users
     .venv/bin/python bench/quality.py                                  # the test split, once, for the report
     .venv/bin/python bench/quality.py --datasets ml-100k --max-steps 3000 --eval-users all --templates all
-    .venv/bin/python bench/quality.py --split validation --datasets scientific --set num_train_epochs=6 --set seed=43
+    .venv/bin/python bench/quality.py --split validation --datasets scientific --set num_train_epochs=6 --seed 43
 
 Each dataset runs the `lcrec quickstart` workflow (lcrec.workflows.quickstart) with its CPU preset and its index
 recipe (Scientific: `--collaborative sasrec`, LETTER alignment; MovieLens-100K: text only) and prints a table that
@@ -66,6 +66,7 @@ def main() -> None:
     )
     parser.add_argument("--out", default="bench/out/quality")
     parser.add_argument("--max-steps", type=int, help="SFT steps (default: each preset's schedule)")
+    parser.add_argument("--seed", type=int, default=42, help="seed of the index, SFT and SASRec")
     parser.add_argument("--eval-users", default="all", help="'all' or a seeded sample size")
     parser.add_argument("--templates", default="0", help="LC-Rec seqrec templates: ids or 'all'")
     parser.add_argument("--sasrec-seconds", type=float, default=600.0)
@@ -119,6 +120,7 @@ def main() -> None:
             out=str(Path(args.out) / key),
             preset=args.config or preset,
             max_steps=args.max_steps,
+            seed=args.seed,
             sasrec_seconds=args.sasrec_seconds,
             reuse=args.reuse,
             collaborative=collaborative,

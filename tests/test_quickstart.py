@@ -153,3 +153,13 @@ def test_tiny_quickstart_end_to_end_on_validation(tmp_path, monkeypatch, capsys)
     # A rerun into the same folder is allowed (the folder is the quickstart's own) and reuses what is there.
     rerun = run_quickstart(QuickstartOptions(**{**options.__dict__, "reuse": True, "baselines": False}), evaluation)
     assert rerun["LC-Rec"]["HR@10"] == pytest.approx(records["LC-Rec"]["HR@10"])
+
+
+def test_sft_overrides_of_options_the_workflow_sets_are_refused_before_any_work(tmp_path):
+    # `seed` comes from QuickstartOptions.seed (index, SFT and SASRec): an override would be silently replaced.
+    out = tmp_path / "qs"
+    with pytest.raises(ValueError, match=r"may not set output_dir, seed: .*seed <- seed"):
+        run_quickstart(QuickstartOptions(out=str(out)), sft_overrides={"seed": 43, "output_dir": "x", "lr": 1})
+    with pytest.raises(ValueError, match="may not set max_steps"):
+        run_quickstart(QuickstartOptions(out=str(out), max_steps=5), sft_overrides={"max_steps": 10})
+    assert not out.exists()

@@ -129,6 +129,14 @@ def run_quickstart(
     from ..presets import resolve_preset
 
     evaluation = evaluation or EvaluationConfig()
+    set_here = {key for key, source in WORKFLOW_SFT_OPTIONS.items() if source not in ("max_steps", "tasks")}
+    set_here |= {key for key in ("max_steps", "tasks") if getattr(options, key)}
+    owned = sorted(set(sft_overrides or {}) & set_here)
+    if owned:  # the workflow sets these itself: an override would be silently replaced
+        raise ValueError(
+            f"sft_overrides may not set {', '.join(owned)}: the quickstart sets them from its own options "
+            f"({', '.join(f'{key} <- {WORKFLOW_SFT_OPTIONS[key]}' for key in owned)})"
+        )
     preset = resolve_preset(options.preset)
     out = Path(options.out)
     source = None if options.source == "ml-100k" else options.source
@@ -263,6 +271,19 @@ def _build_index(options: QuickstartOptions, dataset, index_dir: Path) -> None:
         f"{stats['num_items']} items, codebooks {stats['codebook_sizes']}, collisions {stats['collisions']}{kind} "
         f"-> {index_dir}"
     )
+
+
+# SFT options the workflow sets from its own options (SFT option -> where its value comes from; max_steps and tasks
+# only when those options are given).
+WORKFLOW_SFT_OPTIONS = {
+    "dataset_dir": "data_dir / out",
+    "index_dir": "index_dir / out",
+    "output_dir": "out",
+    "seed": "seed",
+    "overwrite": "overwrite",
+    "max_steps": "max_steps",
+    "tasks": "tasks",
+}
 
 
 def sft_options(preset: Path, **overrides: Any) -> tuple:
