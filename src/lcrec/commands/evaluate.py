@@ -34,7 +34,6 @@ class EvaluateArguments:
             f"else ./{METRICS_NAME})"
         },
     )
-
     overwrite: bool = field(
         default=False, metadata={"help": "replace an existing --out file that is not a metrics record lcrec wrote"}
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 
+from ..io_utils import read_json
 from .metrics import METRIC_NAMES
 
 
@@ -58,7 +58,7 @@ def is_metrics_record(path: str | os.PathLike) -> bool:
     """True when `path` holds a metrics record (a JSON object with every metric): an earlier output that
     `lcrec evaluate` / `lcrec baseline` may replace, unlike any other file at that path."""
     try:
-        record = json.loads(open(path, encoding="utf-8").read())
-    except (OSError, UnicodeDecodeError, ValueError):
+        record = read_json(path)
+    except (OSError, ValueError):
         return False
     return isinstance(record, dict) and all(name in record for name in METRIC_NAMES)

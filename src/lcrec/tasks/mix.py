@@ -26,6 +26,7 @@ from ..prompts import (
     DEFAULT_MAX_HISTORY,
     INSTRUCTION_FORMAT,
     SEQREC_FORMATS,
+    SEQUENCE_FORMAT,
     join_history,
     recent_items,
     sequence_prompt,
@@ -456,7 +457,7 @@ def build_validation_mix(
         raise ValueError(f"prompt_format must be one of {SEQREC_FORMATS}, got {prompt_format!r}")
     catalogue = _Catalogue(dataset, item_index, max_history)
     rows = dataset[split].select_columns(["history", "target"]).to_dict()
-    if prompt_format == SEQUENCE_TASK:
+    if prompt_format == SEQUENCE_FORMAT:
         prompts = [
             sequence_prompt([catalogue.tokens[item] for item in history], max_history) for history in rows["history"]
         ]
