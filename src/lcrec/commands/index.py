@@ -100,6 +100,7 @@ def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str 
 
 def run(arguments: IndexArguments, config: RQVAEConfig, training: RQVAETrainingArguments) -> int:
     from ..data import load_prepared
+    from ..evaluation.baselines import sasrec_index_arguments, training_sequences
     from ..indexing import build_index
     from ..indexing.builder import COMMAND, OUTPUT_SIGNATURE
     from ..indexing.embedding import DEFAULT_ENCODER
@@ -113,13 +114,18 @@ def run(arguments: IndexArguments, config: RQVAEConfig, training: RQVAETrainingA
         require_pretrained(arguments.encoder, "--encoder", files=("config.json",), what="text encoder model")
     dataset = load_prepared(arguments.data)
     items = dataset["items"].to_list()
-    extra = {}
-    if "train" in dataset:
-        from ..evaluation.baselines import training_sequences
-
-        extra["sequences"] = training_sequences(dataset)
+    extra = {"sequences": training_sequences(dataset)}
     if arguments.collaborative == "sasrec":
-        extra.update(collaborative_vectors(arguments, dataset, items, training.seed))
+        extra.update(
+            sasrec_index_arguments(
+                dataset,
+                items,
+                arguments.collaborative_mode,
+                training.seed,
+                weight=arguments.collaborative_weight,
+                epochs=arguments.collaborative_epochs,
+            )
+        )
     result = build_index(
         items,
         arguments.out,
@@ -153,16 +159,3 @@ def run(arguments: IndexArguments, config: RQVAEConfig, training: RQVAETrainingA
         f"RQ-VAE + assignment {stats['training_seconds']:.1f})"
     )
     return 0
-
-
-def collaborative_vectors(arguments: IndexArguments, dataset, items: list[dict], seed: int) -> dict:
-    """build_index's collaborative arguments: SASRec item vectors from the train split, rows in `items` order."""
-    from ..evaluation.baselines import SASRecConfig, sasrec_item_vectors
-
-    vectors = sasrec_item_vectors(dataset, SASRecConfig(max_epochs=arguments.collaborative_epochs, seed=seed))
-    return {
-        "collaborative": vectors[[int(item["item_id"]) for item in items]],
-        "collaborative_mode": arguments.collaborative_mode,
-        "collaborative_weight": arguments.collaborative_weight,
-        "collaborative_source": f"sasrec ({arguments.collaborative_epochs} epochs on the train split)",
-    }

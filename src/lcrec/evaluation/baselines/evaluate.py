@@ -9,6 +9,7 @@ from dataclasses import asdict, replace
 import numpy as np
 from datasets import DatasetDict
 
+from ...indexing.collaborative import DEFAULT_ALIGNMENT_WEIGHT
 from ..config import UserSelection
 from ..metrics import METRIC_NAMES, max_cutoff, mean_metrics
 from ..ranking import rank_by_scores, select_rows
@@ -43,6 +44,25 @@ def sasrec_item_vectors(dataset: DatasetDict, config: SASRecConfig | None = None
     model, log = train_sasrec(training_sequences(dataset), config, validate=None)
     logger.info("SASRec item vectors: %d epochs on the train split, last loss %.4f", len(log), log[-1]["loss"])
     return model.item_embeddings.weight[1:].detach().cpu().numpy().astype(np.float32)
+
+
+def sasrec_index_arguments(
+    dataset: DatasetDict,
+    items: list[dict],
+    mode: str,
+    seed: int,
+    weight: float = DEFAULT_ALIGNMENT_WEIGHT,
+    epochs: int = ITEM_VECTOR_EPOCHS,
+) -> dict:
+    """`build_index`'s collaborative arguments from SASRec item vectors of the train split (rows in `items` order):
+    what `lcrec index --collaborative sasrec` and the quickstart's collaborative index pass."""
+    vectors = sasrec_item_vectors(dataset, SASRecConfig(max_epochs=epochs, seed=seed))
+    return {
+        "collaborative": vectors[[int(item["item_id"]) for item in items]],
+        "collaborative_mode": mode,
+        "collaborative_weight": weight,
+        "collaborative_source": f"sasrec ({epochs} epochs on the train split)",
+    }
 
 
 def split_rows(dataset: DatasetDict, split: str, rows: list[int] | None = None) -> tuple[list[list[int]], list[int]]:
