@@ -129,24 +129,23 @@ def run_quickstart(
     from ..presets import resolve_preset
 
     evaluation = evaluation or EvaluationConfig()
-    set_here = {key for key, source in WORKFLOW_SFT_OPTIONS.items() if source not in ("max_steps", "tasks")}
-    set_here |= {key for key in ("max_steps", "tasks") if getattr(options, key)}
-    owned = sorted(set(sft_overrides or {}) & set_here)
-    if owned:  # the workflow sets these itself: an override would be silently replaced
-        raise ValueError(
-            f"sft_overrides may not set {', '.join(owned)}: the quickstart sets them from its own options "
-            f"({', '.join(f'{key} <- {WORKFLOW_SFT_OPTIONS[key]}' for key in owned)})"
-        )
-    preset = resolve_preset(options.preset)
     out = Path(options.out)
-    source = None if options.source == "ml-100k" else options.source
-    check_output_dir(out, COMMAND, inputs=[source], overwrite=options.overwrite, signature=OUTPUT_SIGNATURE)
-    out.mkdir(parents=True, exist_ok=True)
-    mark_output(out, COMMAND)  # marked first, so a rerun after a failed stage may reuse or replace the folder
     model_dir, baseline_dir = out / "model", out / "baselines"
     # Shared data/index folders (an ablation trains several models on one index) are built once and reused.
     data_dir = Path(options.data_dir) if options.data_dir else out / "data"
     index_dir = Path(options.index_dir) if options.index_dir else out / "index"
+    settings = _workflow_sft_settings(options, data_dir, index_dir, model_dir)
+    owned = sorted(set(sft_overrides or {}) & set(settings))
+    if owned:  # the workflow sets these itself: an override would be silently replaced
+        raise ValueError(
+            f"sft_overrides may not set {', '.join(owned)}: the quickstart sets them from its own options "
+            f"({', '.join(f'{key} <- {settings[key][1]}' for key in owned)})"
+        )
+    preset = resolve_preset(options.preset)
+    source = None if options.source == "ml-100k" else options.source
+    check_output_dir(out, COMMAND, inputs=[source], overwrite=options.overwrite, signature=OUTPUT_SIGNATURE)
+    out.mkdir(parents=True, exist_ok=True)
+    mark_output(out, COMMAND)  # marked first, so a rerun after a failed stage may reuse or replace the folder
     if options.threads:
         import torch
 
@@ -170,7 +169,12 @@ def run_quickstart(
         _build_index(options, dataset, index_dir)
 
     with stage(SFT_STAGE, seconds, cpu_seconds):
-        _train(options, preset, data_dir, index_dir, model_dir, sft_overrides or {})
+        _train(
+            options,
+            preset,
+            model_dir,
+            {**(sft_overrides or {}), **{key: value for key, (value, _) in settings.items()}},
+        )
 
     with stage("evaluate LC-Rec", seconds, cpu_seconds):
         model = LCRecForCausalLM.from_pretrained(model_dir)
@@ -244,7 +248,7 @@ def _print_results(options: QuickstartOptions, dataset, records: dict[str, dict]
 
 
 def _build_index(options: QuickstartOptions, dataset, index_dir: Path) -> None:
-    from ..evaluation.baselines import ITEM_VECTOR_EPOCHS, SASRecConfig, sasrec_item_vectors, training_sequences
+    from ..evaluation.baselines import sasrec_index_arguments, training_sequences
     from ..indexing import RQVAETrainingArguments, build_index
     from ..indexing.embedding import DEFAULT_ENCODER
 
@@ -257,12 +261,7 @@ def _build_index(options: QuickstartOptions, dataset, index_dir: Path) -> None:
     extra: dict[str, Any] = {"sequences": training_sequences(dataset)}
     if options.collaborative:
         # SASRec on the train split alone, a fixed number of epochs: no validation or test data shapes the index.
-        vectors = sasrec_item_vectors(dataset, SASRecConfig(max_epochs=ITEM_VECTOR_EPOCHS, seed=options.seed))
-        extra.update(
-            collaborative=vectors[[int(item["item_id"]) for item in items]],
-            collaborative_mode=options.collaborative_mode,
-            collaborative_source=f"sasrec ({ITEM_VECTOR_EPOCHS} epochs on the train split)",
-        )
+        extra.update(sasrec_index_arguments(dataset, items, options.collaborative_mode, options.seed))
     stats = build_index(
         items, index_dir, encoder=DEFAULT_ENCODER, training_args=training, overwrite=options.overwrite, **extra
     ).stats
@@ -273,17 +272,22 @@ def _build_index(options: QuickstartOptions, dataset, index_dir: Path) -> None:
     )
 
 
-# SFT options the workflow sets from its own options (SFT option -> where its value comes from; max_steps and tasks
-# only when those options are given).
-WORKFLOW_SFT_OPTIONS = {
-    "dataset_dir": "data_dir / out",
-    "index_dir": "index_dir / out",
-    "output_dir": "out",
-    "seed": "seed",
-    "overwrite": "overwrite",
-    "max_steps": "max_steps",
-    "tasks": "tasks",
-}
+def _workflow_sft_settings(
+    options: QuickstartOptions, data_dir: Path, index_dir: Path, model_dir: Path
+) -> dict[str, tuple[Any, str]]:
+    """The SFT options the workflow sets from its own: SFT option -> (value, the QuickstartOptions field behind it)."""
+    settings: dict[str, tuple[Any, str]] = {
+        "dataset_dir": (str(data_dir), "data_dir / out"),
+        "index_dir": (str(index_dir), "index_dir / out"),
+        "output_dir": (str(model_dir), "out"),
+        "seed": (options.seed, "seed"),
+        "overwrite": (options.overwrite, "overwrite"),
+    }
+    if options.max_steps:
+        settings["max_steps"] = (options.max_steps, "max_steps")
+    if options.tasks:
+        settings["tasks"] = (list(options.tasks), "tasks")
+    return settings
 
 
 def sft_options(preset: Path, **overrides: Any) -> tuple:
@@ -298,26 +302,14 @@ def sft_options(preset: Path, **overrides: Any) -> tuple:
     return make_sft_parser().parse_dict({**values, **overrides})
 
 
-def _train(
-    options: QuickstartOptions, preset: Path, data_dir: Path, index_dir: Path, model_dir: Path, sft_overrides: dict
-) -> None:
+def _train(options: QuickstartOptions, preset: Path, model_dir: Path, overrides: dict[str, Any]) -> None:
+    """SFT with the preset and `overrides` (the caller's and the workflow's own settings) into `model_dir`."""
     from ..training import run_sft
 
     if options.reuse and (model_dir / "config.json").is_file():
         print(f"reusing {model_dir}")
         return
-    overrides: dict[str, Any] = dict(
-        dataset_dir=str(data_dir),
-        index_dir=str(index_dir),
-        output_dir=str(model_dir),
-        seed=options.seed,
-        overwrite=options.overwrite,
-    )
-    if options.max_steps:
-        overrides["max_steps"] = options.max_steps
-    if options.tasks:
-        overrides["tasks"] = list(options.tasks)
-    run_sft(*sft_options(preset, **{**sft_overrides, **overrides}))
+    run_sft(*sft_options(preset, **overrides))
     print(f"model -> {model_dir}")
 
 
