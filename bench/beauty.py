@@ -35,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from hub_server import USER, running_hub  # noqa: E402 (the test Hub lives with the tests, not in the package)
+from venvs import bare_venv, share_site_packages  # noqa: E402 (shared with tests/test_wheel_install.py)
 
 REPO_ID = f"{USER}/lcrec-beauty"  # the model repo and the dataset repo (two repo types, one name)
 TOKEN = "hf_lcrecBeautyBenchToken0123456789"
@@ -76,16 +77,9 @@ def run_lcrec(*args, env: dict | None = None) -> dict:
 def python_without_lcrec(folder: Path) -> Path:
     """A virtualenv that sees this environment's packages as plain sys.path entries: its `.pth` files (the editable
     lcrec among them) are not processed there, so `import lcrec` fails as it does for a user without the package."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--clear", str(folder)], check=True)
-    python = folder / "bin" / "python"
-    site = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    python = bare_venv(folder, clear=True)
     shared = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
-    (Path(site) / "_shared_site_packages.pth").write_text("\n".join(shared) + "\n")
+    share_site_packages(python, shared, "_shared_site_packages.pth")
     return python
 
 

@@ -8,6 +8,7 @@ import torch
 from datasets import Dataset, DatasetDict
 from hypothesis import given
 from hypothesis import strategies as st
+from sft_fixtures import TINY_MODEL
 
 from lcrec.generation.recommendation import decode_prompts, render_prompts
 from lcrec.prompts import SEQUENCE_FORMAT, SEQUENCE_INSTRUCTION, format_prompt, sequence_prompt
@@ -239,17 +240,8 @@ def test_a_model_trained_on_sequences_recommends_in_that_format(tmp_path, one_to
         "100",
         "--max_length",
         "64",
-        "--scratch_vocab_size",
-        "300",
-        "--scratch_hidden_size",
-        "32",
-        "--scratch_num_layers",
-        "1",
-        "--scratch_num_heads",
-        "2",
-        "--scratch_intermediate_size",
-        "64",
-        "--scratch_max_positions",
+        *TINY_MODEL,
+        "--scratch_max_positions",  # rows here are short: the tiny model's positions cut to max_length
         "64",
         "--bf16",
         "false",

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from hub_server import running_hub
+from venvs import bare_venv, share_site_packages
 
 pytestmark = pytest.mark.slow
 
@@ -73,17 +74,10 @@ def _fresh_venv(folder: Path, shared_site_packages: list[str], wheel: Path | Non
 
     The `.pth` line is written after the install, so pip never sees the checkout's editable lcrec there.
     """
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=STEP_TIMEOUT)
-    python = folder / "bin" / "python"
+    python = bare_venv(folder, timeout=STEP_TIMEOUT)
     if wheel is not None:
         _run([*_pip_install(python), "--no-deps", wheel], folder, _clean_env(), "installing the wheel")
-    site = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    (Path(site) / "_lcrec_test_shared_site.pth").write_text("\n".join(shared_site_packages) + "\n")
+    share_site_packages(python, shared_site_packages, "_lcrec_test_shared_site.pth")
     return python
 
 
