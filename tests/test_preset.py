@@ -122,3 +122,29 @@ def test_the_cost_model_slows_with_longer_windows_and_counts_the_ranking_evaluat
     assert seconds == pytest.approx(training + RANKING_SECONDS_PER_USER * RANKING_EVAL_USERS)
     estimate = derive_preset(data, cpu_minutes=1000)["_estimate"]
     assert estimate["cpu_minutes_per_epoch"] == round(seconds / 60, 2)
+
+
+def test_a_teacher_distils_with_the_soft_targets_alone_and_more_epochs(tmp_path, capsys):
+    from lcrec.evaluation.baselines.sasrec import SASRec, SASRecConfig
+    from lcrec.training import parse_sft_args
+    from lcrec.training.derive import DISTILLED_TARGET_EPOCHS
+    from lcrec.training.options import DEFAULT_TEACHER_WEIGHT
+
+    plain, distilled = derive_preset(profile(), 600), derive_preset(profile(), 600, teacher_dir="t")
+    assert plain["num_train_epochs"] == TARGET_EPOCHS and "teacher_dir" not in plain
+    assert distilled["num_train_epochs"] == DISTILLED_TARGET_EPOCHS > TARGET_EPOCHS
+    assert distilled["teacher_dir"] == "t" and distilled["teacher_weight"] == DEFAULT_TEACHER_WEIGHT
+    paths = write_sft_data(tmp_path)
+    base = ["preset", "--data", paths["dataset_dir"], "--index", paths["index_dir"], "--out", str(tmp_path / "p.yaml")]
+    SASRec(SASRecConfig(num_items=12, max_len=8, hidden_size=16, num_heads=2)).save_pretrained(tmp_path / "ok")
+    assert main([*base, "--teacher", str(tmp_path / "ok")]) == 0
+    assert "distilled from" in capsys.readouterr().out
+    data, _, _, _ = parse_sft_args(["--config", str(tmp_path / "p.yaml"), "--output_dir", str(tmp_path / "model")])
+    assert data.teacher_dir == str(tmp_path / "ok") and data.teacher_weight == DEFAULT_TEACHER_WEIGHT
+    # A SASRec of another catalogue, or no SASRec at all, is named before anything is written.
+    SASRec(SASRecConfig(num_items=30, max_len=8, hidden_size=16, num_heads=2)).save_pretrained(tmp_path / "other")
+    out = [*base[:-1], str(tmp_path / "q.yaml")]
+    assert main([*out, "--teacher", str(tmp_path / "other")]) == 2
+    assert "a SASRec of 30 items, but the dataset has 12" in capsys.readouterr().err
+    assert main([*out, "--teacher", str(tmp_path / "nowhere")]) == 2
+    assert "--teacher" in capsys.readouterr().err and not (tmp_path / "q.yaml").exists()

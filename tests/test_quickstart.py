@@ -103,9 +103,8 @@ def tiny_source(folder, num_users: int = 24, num_items: int = 16) -> str:
     return str(folder / "log.csv")
 
 
-@pytest.mark.slow
-def test_tiny_quickstart_end_to_end_on_validation(tmp_path, monkeypatch, capsys):
-    """prepare -> (prebuilt tiny index) -> SFT from a preset file -> evaluate on validation -> baselines."""
+def tiny_quickstart_options(tmp_path, preset_text: str) -> tuple[QuickstartOptions, int]:
+    """Options of a quickstart on the tiny log with a prebuilt two-level index, and the catalogue size."""
     from lcrec.data import prepare_dataset
     from lcrec.indexing import ItemIndex
 
@@ -124,7 +123,7 @@ def test_tiny_quickstart_end_to_end_on_validation(tmp_path, monkeypatch, capsys)
     index_dir.mkdir()
     ItemIndex(list(range(num_items)), codes, [4, 4], raw_ids=dataset["items"]["raw_id"]).save(index_dir / "index.json")
     preset = tmp_path / "tiny.yaml"
-    preset.write_text(TINY_PRESET)
+    preset.write_text(preset_text)
     options = QuickstartOptions(
         source=source,
         name="tiny",
@@ -136,6 +135,13 @@ def test_tiny_quickstart_end_to_end_on_validation(tmp_path, monkeypatch, capsys)
         examples=1,
         seed=0,
     )
+    return options, num_items
+
+
+@pytest.mark.slow
+def test_tiny_quickstart_end_to_end_on_validation(tmp_path, monkeypatch, capsys):
+    """prepare -> (prebuilt tiny index) -> baselines -> SFT from a preset file -> evaluate on validation."""
+    options, num_items = tiny_quickstart_options(tmp_path, TINY_PRESET)
     evaluation = EvaluationConfig(split="validation", max_users=10, num_beams=num_items)
     records = run_quickstart(options, evaluation, command="lcrec quickstart --split validation")
     assert set(records) == {"LC-Rec", "SASRec", "most-popular"}
@@ -153,6 +159,24 @@ def test_tiny_quickstart_end_to_end_on_validation(tmp_path, monkeypatch, capsys)
     # A rerun into the same folder is allowed (the folder is the quickstart's own) and reuses what is there.
     rerun = run_quickstart(QuickstartOptions(**{**options.__dict__, "reuse": True, "baselines": False}), evaluation)
     assert rerun["LC-Rec"]["HR@10"] == pytest.approx(records["LC-Rec"]["HR@10"])
+
+
+@pytest.mark.slow
+def test_a_distilling_preset_learns_from_the_sasrec_of_its_own_run(tmp_path):
+    """A preset with `teacher_dir` gets this run's SASRec baseline, trained before SFT, as its teacher."""
+    distilling = TINY_PRESET.replace("[seqrec, item2index, index2item]", "[sequence]")
+    options, num_items = tiny_quickstart_options(tmp_path, distilling + "teacher_dir: set-by-the-workflow\n")
+    with pytest.raises(ValueError, match="distils from this run's SASRec baseline: baselines must be on"):
+        run_quickstart(QuickstartOptions(**{**options.__dict__, "baselines": False}))
+    evaluation = EvaluationConfig(split="validation", max_users=10, num_beams=num_items)
+    records = run_quickstart(options, evaluation)
+    assert set(records) == {"LC-Rec", "SASRec", "most-popular"}
+    run = tmp_path / "run"
+    stages = list(json.loads((run / "pipeline.json").read_text())["stage_seconds"])
+    assert stages.index("baseline SASRec") < stages.index("task mix + SFT")
+    training = json.loads((run / "model" / "training_results.json").read_text())
+    assert training["distillation"]["teacher"].startswith("SASRec") and training["distillation"]["weight"] == 1.0
+    assert (run / "baselines" / "sasrec" / "sasrec.safetensors").is_file()
 
 
 def test_sft_overrides_of_options_the_workflow_sets_are_refused_before_any_work(tmp_path):

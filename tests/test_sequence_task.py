@@ -77,6 +77,20 @@ def test_mix_rows_hold_the_first_item_in_the_prompt_and_every_later_item_in_the_
     assert sorted(again["completion"]) == sorted(rows["completion"])
 
 
+def test_sequence_rows_end_without_eos_and_other_rows_with_it(item_index):
+    """A sequence row ends where the data was cut: no EOS to learn there; an item2index answer still ends."""
+    from lcrec.training.scratch import train_scratch_tokenizer
+    from lcrec.training.tokenize import tokenize_prompt_completion
+
+    mix = TaskMix.build(make_dataset(), item_index, ["sequence", "item2index"], seed=0, max_history=5).render(0)
+    tokenizer = train_scratch_tokenizer(list(mix["prompt"]) + list(mix["completion"]), item_index, vocab_size=300)
+    rows = tokenize_prompt_completion(mix, tokenizer, max_length=None)
+    eos = tokenizer.eos_token_id
+    for task, input_ids, labels in zip(rows["task"], rows["input_ids"], rows["labels"]):
+        assert (input_ids[-1] == eos) == (labels[-1] == eos) == (task != SEQUENCE_TASK)
+    assert set(rows["task"]) == {SEQUENCE_TASK, "item2index"}
+
+
 def test_sequence_rows_cannot_be_capped(item_index):
     with pytest.raises(ValueError, match="cannot cap 'sequence'"):
         TaskMix.build(make_dataset(), item_index, ["sequence"], samples_per_task={"sequence": 3})

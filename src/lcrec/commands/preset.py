@@ -2,9 +2,9 @@
 
 Reads the prepared dataset and its item index and writes a YAML preset for `recipes/sft.py --config` /
 `lcrec train --config`: the `sequence` task with a window from the sequence lengths, `max_length` from the longest
-row (no row is dropped), epochs within `--cpu_minutes` (one torch thread), and the checkpoint with the best
-validation NDCG@10. The rules and the validation runs behind them are in the README (Results) and
-`lcrec.training.derive`.
+row (no row is dropped), epochs within `--cpu_minutes` (one torch thread), the checkpoint with the best
+validation NDCG@10, and with `--teacher` distillation from a SASRec trained on the same data. The rules and the
+validation runs behind them are in the README (Results) and `lcrec.training.derive`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,13 @@ class PresetArguments:
     alignment: bool = field(
         default=False, metadata={"help": "add item2index/index2item to the mix (default: the sequence task alone)"}
     )
+    teacher: str | None = field(
+        default=None,
+        metadata={
+            "help": "a SASRec folder trained on this dataset (`lcrec baseline sasrec --save_model DIR`): distil "
+            "from it (None: no teacher)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.cpu_minutes > 0:
@@ -51,12 +58,12 @@ def run(arguments: PresetArguments) -> int:
     from ..io_utils import check_output_file
     from ..training.derive import is_derived_preset, write_derived_preset
 
-    for path, option in ((arguments.data, "--data"), (arguments.index, "--index")):
-        if not Path(path).exists():
+    for path, option in ((arguments.data, "--data"), (arguments.index, "--index"), (arguments.teacher, "--teacher")):
+        if path is not None and not Path(path).exists():
             raise FileNotFoundError(f"{option} {path}: no such file or folder")
     check_output_file(
         arguments.out,
-        inputs=[arguments.data, arguments.index],
+        inputs=[arguments.data, arguments.index, arguments.teacher],
         command="preset",
         is_ours=is_derived_preset,
         overwrite=arguments.overwrite,
@@ -67,10 +74,12 @@ def run(arguments: PresetArguments) -> int:
         arguments.out,
         cpu_minutes=arguments.cpu_minutes,
         alignment=arguments.alignment,
+        teacher_dir=arguments.teacher,
     )
     print(
         f"preset -> {arguments.out}: tasks {options['tasks']}, max_history {options['max_history']}, "
         f"max_length {options['max_length']}, {options['num_train_epochs']} epochs of batch "
         f"{options['per_device_train_batch_size']}"
+        + (f", distilled from {arguments.teacher}" if arguments.teacher else "")
     )
     return 0

@@ -13,6 +13,9 @@ the README's Results (Amazon Scientific and MovieLens-100K, the 0.7M scratch Lla
 - epochs: both datasets peaked at about TARGET_EPOCHS passes over their training targets under a cosine schedule
   (16 over-fitted Scientific); fewer when the CPU budget cannot pay for them, at the throughput measured for the
   0.7M model (3M was worse at these data sizes).
+- distillation (with a SASRec teacher, `teacher_dir`): the soft targets alone (weight 1.0) and about
+  DISTILLED_TARGET_EPOCHS passes, since the teacher's targets keep the model from over-fitting the one-hot ones
+  (Scientific, two seeds each: 8 / 12 / 16 / 24 epochs, README Results); a step costs what a plain one does.
 - checkpoint: validation NDCG@10 on a seeded user sample at every epoch picks the checkpoint, as SASRec's early
   stopping does.
 The index is built separately; the README recommends `lcrec index --collaborative sasrec` (LETTER alignment).
@@ -29,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..prompts import SEQUENCE_INSTRUCTION
+from .options import DEFAULT_TEACHER_WEIGHT
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ logger = logging.getLogger(__name__)
 TOKENS_PER_CPU_SECOND_BY_WINDOW = ((20, 10_900), (50, 6_000))
 RANKING_SECONDS_PER_USER = 0.0056
 TARGET_EPOCHS = 8
+DISTILLED_TARGET_EPOCHS = 16
 # The first words of every preset `lcrec preset` writes (how it recognises its own earlier output).
 PRESET_HEADER = "# Derived by `lcrec preset`"
 MIN_HISTORY, MAX_HISTORY = 20, 50
@@ -104,8 +109,14 @@ def epoch_tokens(profile: DataProfile, window: int, alignment: bool) -> int:
     return int(tokens)
 
 
-def derive_preset(profile: DataProfile, cpu_minutes: float = DEFAULT_CPU_MINUTES, alignment: bool = False) -> dict:
-    """SFT options (TrlParser keys, as in a YAML preset) for the scratch CPU model within `cpu_minutes` of training.
+def derive_preset(
+    profile: DataProfile,
+    cpu_minutes: float = DEFAULT_CPU_MINUTES,
+    alignment: bool = False,
+    teacher_dir: str | None = None,
+) -> dict:
+    """SFT options (TrlParser keys, as in a YAML preset) for the scratch CPU model within `cpu_minutes` of training;
+    with `teacher_dir` (a SASRec folder) the model is distilled from that SASRec.
 
     The key `_estimate` holds the profile and the cost estimate (`write_derived_preset` turns it into comments).
     """
@@ -116,7 +127,8 @@ def derive_preset(profile: DataProfile, cpu_minutes: float = DEFAULT_CPU_MINUTES
     window = int(min(MAX_HISTORY, max(MIN_HISTORY, profile.p90_length)))
     per_epoch = epoch_cpu_seconds(profile, window, alignment)
     affordable = cpu_minutes * 60 / per_epoch
-    epochs = max(1, min(TARGET_EPOCHS, math.floor(affordable)))
+    target = DISTILLED_TARGET_EPOCHS if teacher_dir else TARGET_EPOCHS
+    epochs = max(1, min(target, math.floor(affordable)))
     if affordable < 1:
         logger.warning(
             "cpu_minutes %g pays for %.2f of an epoch (%.2f CPU minutes each); the preset plans one epoch anyway",
@@ -131,9 +143,11 @@ def derive_preset(profile: DataProfile, cpu_minutes: float = DEFAULT_CPU_MINUTES
     # Rows of short sequences (Scientific, ~38 tokens) trained best at 64 per batch, long windows (MovieLens) at 32.
     rows = profile.train_targets / window + profile.users
     batch = 64 if epoch_tokens(profile, window, alignment=False) / rows <= 64 else 32
+    teacher = {"teacher_dir": teacher_dir, "teacher_weight": DEFAULT_TEACHER_WEIGHT} if teacher_dir else {}
     return {
         "tasks": ["sequence", "item2index", "index2item"] if alignment else ["sequence"],
         "max_history": window,
+        **teacher,
         "validation_samples": min(VALIDATION_SAMPLES, profile.users),
         "ranking_eval_users": min(RANKING_EVAL_USERS, profile.users),
         "base_model": "scratch",
@@ -173,6 +187,7 @@ def write_derived_preset(
     out: str | os.PathLike,
     cpu_minutes: float = DEFAULT_CPU_MINUTES,
     alignment: bool = False,
+    teacher_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Derive a preset for a prepared dataset and its index and write it as YAML (profile and estimate as comments).
 
@@ -188,7 +203,17 @@ def write_derived_preset(
     dataset = load_prepared(dataset_dir)
     check_index_covers_dataset(index, dataset)
     profile = DataProfile.from_dataset(dataset, index.levels)
-    options = derive_preset(profile, cpu_minutes, alignment)
+    if teacher_dir is not None:
+        from ..evaluation.baselines.sasrec import SASRec
+
+        teacher = SASRec.from_pretrained(teacher_dir)  # a readable SASRec folder that knows this catalogue
+        if teacher.config.num_items != profile.items:
+            raise ValueError(
+                f"--teacher {teacher_dir}: a SASRec of {teacher.config.num_items} items, but the dataset has "
+                f"{profile.items}: train it on this dataset (`lcrec baseline sasrec --save_model DIR`)"
+            )
+        teacher_dir = str(teacher_dir)
+    options = derive_preset(profile, cpu_minutes, alignment, teacher_dir)
     estimate = options.pop("_estimate")
     options = {"dataset_dir": str(dataset_dir), "index_dir": str(index_dir), **options}
     header = [

@@ -57,7 +57,9 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
     from transformers import set_seed
 
     from ..data import load_prepared
+    from ..evaluation.baselines.sasrec import SASRec
     from ..indexing import ItemIndex
+    from .distillation import SASRecTeacher
     from .model_setup import build_lora_config, build_tokenizer_and_model
     from .scratch import scratch_tokenizer_texts
     from .template_draws import build_template_draws
@@ -69,6 +71,8 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
     check_sft_config(args)
     output_dir = prepare_output_dir(args, data, model_options)
     started = time.perf_counter()
+    # Read before the long part, and before seeding: building the SASRec module draws from torch's generator.
+    teacher_model = SASRec.from_pretrained(data.teacher_dir) if data.teacher_dir else None
     set_seed(args.seed)
 
     dataset = load_prepared(data.dataset_dir)
@@ -89,6 +93,7 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
         for i, draw in enumerate(draws)
     ]
     validation = tokenize_prompt_completion(validation, tokenizer, args.max_length, name="validation")
+    teacher = SASRecTeacher(teacher_model, tokenizer, data.teacher_temperature) if teacher_model else None
     trainer = LCRecSFTTrainer(
         model=model,
         args=args,
@@ -98,6 +103,8 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
         peft_config=build_lora_config(model, lora) if lora.use_lora else None,
         callbacks=[*callbacks, *training_callbacks(data, dataset, args)],
         draw_sizes=[len(draw) for draw in draws],
+        teacher=teacher,
+        teacher_weight=data.teacher_weight,
     )
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     logger.info(
@@ -121,6 +128,7 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
                 "best_checkpoint": _relative_checkpoint(state.best_model_checkpoint, output_dir),
                 "best_eval_loss": state.best_metric,  # the best metric_for_best_model (eval_loss unless set)
                 "metric_for_best_model": args.metric_for_best_model,
+                "distillation": teacher.record(data.teacher_weight) if teacher else None,
                 "settings": training_settings(trainer.args, lora, state),
                 "metrics": result.metrics,
                 "log_history": state.log_history,

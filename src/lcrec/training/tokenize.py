@@ -6,6 +6,8 @@ import logging
 
 from datasets import Dataset
 
+from ..tasks.sequence import SEQUENCE_TASK
+
 logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100  # label of a token that carries no loss (the prompt)
@@ -14,7 +16,8 @@ IGNORE_INDEX = -100  # label of a token that carries no loss (the prompt)
 def tokenize_prompt_completion(
     dataset: Dataset, tokenizer, max_length: int | None, name: str = "train", batch_size: int = 1000
 ) -> Dataset:
-    """Add `input_ids` and `labels` (-100 on prompt tokens, the ids of completion + EOS) to prompt/completion rows.
+    """Add `input_ids` and `labels` (-100 on prompt tokens, the ids of completion + EOS) to prompt/completion rows;
+    `sequence` rows get no EOS (their completion ends where the data was cut).
 
     The prompt is tokenized alone, exactly as `recommend()` tokenizes it at inference, and the completion's
     tokens (+ EOS) follow it, so training never sees a prompt/answer boundary that inference would not.
@@ -30,10 +33,13 @@ def tokenize_prompt_completion(
     def encode(batch: dict) -> dict:
         prompts = tokenizer(batch["prompt"])["input_ids"]
         completions = tokenizer(batch["completion"], add_special_tokens=False)["input_ids"]
-        pairs = list(zip(prompts, completions))
+        # A `sequence` row ends where the data was cut, not where the user stopped: an EOS there would teach the
+        # model that each training sequence ends, and recommend() asks for the item after exactly that sequence.
+        ends = [[] if task == SEQUENCE_TASK else [eos_id] for task in batch.get("task", [None] * len(prompts))]
+        rows = list(zip(prompts, completions, ends))
         return {
-            "input_ids": [prompt + completion + [eos_id] for prompt, completion in pairs],
-            "labels": [[IGNORE_INDEX] * len(prompt) + completion + [eos_id] for prompt, completion in pairs],
+            "input_ids": [prompt + completion + end for prompt, completion, end in rows],
+            "labels": [[IGNORE_INDEX] * len(prompt) + completion + end for prompt, completion, end in rows],
         }
 
     encoded = dataset.map(encode, batched=True, batch_size=batch_size, desc=f"Tokenizing {name} mix")

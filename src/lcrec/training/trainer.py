@@ -1,12 +1,16 @@
-"""`LCRecSFTTrainer`: TRL's SFTTrainer with one template draw per epoch (see `EpochDrawSampler`)."""
+"""`LCRecSFTTrainer`: TRL's SFTTrainer with one template draw per epoch (see `EpochDrawSampler`), optionally
+distilling a trained SASRec into the index tokens (see `lcrec.training.distillation`)."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
 
+import torch
+import torch.nn.functional as F
 from trl import SFTConfig, SFTTrainer
 
+from .distillation import SASRecTeacher
 from .sampler import EpochDrawSampler
 from .trl_compat import compact_fused_head_on_cpu, expose_head_bias
 
@@ -30,8 +34,19 @@ class LCRecSFTTrainer(SFTTrainer):
     modified: the trainer keeps its own copy in `self.args`.
     """
 
-    def __init__(self, model, args: SFTConfig, *, draw_sizes: Sequence[int], **kwargs):
+    def __init__(
+        self,
+        model,
+        args: SFTConfig,
+        *,
+        draw_sizes: Sequence[int],
+        teacher: SASRecTeacher | None = None,
+        teacher_weight: float = 0.0,
+        **kwargs,
+    ):
         self.draw_sizes = list(draw_sizes)
+        self.teacher = teacher
+        self.teacher_weight = teacher_weight
         super().__init__(model=model, args=lcrec_sft_config(args), **kwargs)
         if len(self.train_dataset) != sum(self.draw_sizes):
             raise ValueError(
@@ -45,11 +60,40 @@ class LCRecSFTTrainer(SFTTrainer):
         return EpochDrawSampler(self.draw_sizes, seed=seed)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """SFTTrainer's loss, with the fused LM head scoring only the completion positions on CPU too (same value)."""
+        """SFTTrainer's loss, with the fused LM head scoring only the completion positions on CPU too (same value);
+        in training with a teacher, (1 - teacher_weight) x that cross-entropy + teacher_weight x the distillation
+        loss."""
+        if self.teacher is not None and model.training and not return_outputs:
+            return self._distilled_loss(model, inputs, num_items_in_batch)
         with compact_fused_head_on_cpu():
             return super().compute_loss(
                 model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
             )
+
+    def _distilled_loss(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
+        """Each distilled token mixes its cross-entropy with the teacher's (`teacher_weight`); every other labelled
+        token keeps its cross-entropy. The head runs only at labelled positions, never on the whole batch."""
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        input_ids, labels = inputs["input_ids"], inputs["labels"]
+        hidden = inner.base_model(input_ids=input_ids, attention_mask=inputs.get("attention_mask")).last_hidden_state
+        next_labels = torch.full_like(labels, -100)
+        next_labels[:, :-1] = labels[:, 1:]
+        rows, positions = torch.nonzero(next_labels != -100, as_tuple=True)
+        log_probs = F.log_softmax(inner.get_output_embeddings()(hidden[rows, positions]).float(), dim=-1)
+        token_loss = -log_probs.gather(1, next_labels[rows, positions].unsqueeze(1)).squeeze(1)
+        targets = self.teacher.targets(input_ids, labels)
+        if len(targets.rows):
+            slot = torch.full(labels.shape, -1, dtype=torch.int64, device=labels.device)
+            slot[rows, positions] = torch.arange(len(rows), device=labels.device)
+            index = slot[self.teacher.token_positions(targets)]  # distilled tokens are labelled ones: all >= 0
+            distilled = self.teacher.cross_entropy(log_probs[index], targets)
+            mixed = (1 - self.teacher_weight) * token_loss[index] + self.teacher_weight * distilled
+            token_loss = token_loss.index_put((index,), mixed)
+        # Under gradient accumulation `num_items_in_batch` counts the labelled tokens of all micro-batches and the
+        # trainer sums the micro-batch losses.
+        if num_items_in_batch is not None:
+            return token_loss.sum() / num_items_in_batch
+        return token_loss.mean()
 
     def create_model_card(self, *args, **kwargs) -> None:
         """Write nothing: TRL's card is a placeholder ("fine-tuned version of [None]"); `run_sft` writes lcrec's card

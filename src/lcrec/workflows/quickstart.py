@@ -1,10 +1,11 @@
 """The quickstart workflow behind `lcrec quickstart` and bench/quality.py: LC-Rec vs SASRec vs most-popular.
 
-prepare -> index (MiniLM + RQ-VAE) -> task mix + SFT (a preset) -> full-ranking evaluation -> baselines on the same
-users -> a results table and example users. Every stage calls the library function, prints its time and leaves its
-artifact under the output folder. Options are chosen on the validation split (`evaluation.split="validation"`); the
-test split is for the final report. Stage times are recorded as wall and CPU seconds (this process, all threads):
-the CPU time does not grow when other jobs share the machine.
+prepare -> index (MiniLM + RQ-VAE) -> baselines (most-popular, SASRec) -> task mix + SFT (a preset) -> full-ranking
+evaluation on the same users -> a results table and example users. A preset that distils from SASRec (it sets
+`teacher_dir`) is given this run's SASRec baseline as its teacher. Every stage calls the library function, prints
+its time and leaves its artifact under the output folder. Options are chosen on the validation split
+(`evaluation.split="validation"`); the test split is for the final report. Stage times are recorded as wall and CPU
+seconds (this process, all threads): the CPU time does not grow when other jobs share the machine.
 """
 
 from __future__ import annotations
@@ -134,14 +135,17 @@ def run_quickstart(
     # Shared data/index folders (an ablation trains several models on one index) are built once and reused.
     data_dir = Path(options.data_dir) if options.data_dir else out / "data"
     index_dir = Path(options.index_dir) if options.index_dir else out / "index"
-    settings = _workflow_sft_settings(options, data_dir, index_dir, model_dir)
+    preset = resolve_preset(options.preset)
+    teacher_dir = baseline_dir / "sasrec" if preset_distils(preset) else None
+    if teacher_dir and not options.baselines:
+        raise ValueError(f"the preset {preset.name} distils from this run's SASRec baseline: baselines must be on")
+    settings = _workflow_sft_settings(options, data_dir, index_dir, model_dir, teacher_dir)
     owned = sorted(set(sft_overrides or {}) & set(settings))
     if owned:  # the workflow sets these itself: an override would be silently replaced
         raise ValueError(
             f"sft_overrides may not set {', '.join(owned)}: the quickstart sets them from its own options "
             f"({', '.join(f'{key} <- {settings[key][1]}' for key in owned)})"
         )
-    preset = resolve_preset(options.preset)
     source = None if options.source == "ml-100k" else options.source
     check_output_dir(out, COMMAND, inputs=[source], overwrite=options.overwrite, signature=OUTPUT_SIGNATURE)
     out.mkdir(parents=True, exist_ok=True)
@@ -168,6 +172,11 @@ def run_quickstart(
     with stage(f"index (MiniLM + RQ-VAE{collaborative})", seconds, cpu_seconds):
         _build_index(options, dataset, index_dir)
 
+    # Before SFT: a distilling preset learns from this SASRec.
+    baselines = (
+        _run_baselines(options, evaluation, dataset, baseline_dir, seconds, cpu_seconds) if options.baselines else {}
+    )
+
     with stage(SFT_STAGE, seconds, cpu_seconds):
         _train(
             options,
@@ -185,9 +194,7 @@ def run_quickstart(
             f"invalid_rate {lcrec['invalid_rate']}, {lcrec['users_per_second']:.2f} users/s"
         )
 
-    records = {"LC-Rec": lcrec}
-    if options.baselines:
-        records.update(_run_baselines(options, evaluation, dataset, baseline_dir, seconds, cpu_seconds))
+    records = {"LC-Rec": lcrec, **baselines}
     total = time.perf_counter() - started
     write_json(
         out / "pipeline.json",
@@ -272,8 +279,16 @@ def _build_index(options: QuickstartOptions, dataset, index_dir: Path) -> None:
     )
 
 
+def preset_distils(preset: Path) -> bool:
+    """Whether the SFT preset distils from a SASRec teacher (sets `teacher_dir`)."""
+    import yaml
+
+    values = yaml.safe_load(preset.read_text(encoding="utf-8"))
+    return isinstance(values, dict) and values.get("teacher_dir") is not None
+
+
 def _workflow_sft_settings(
-    options: QuickstartOptions, data_dir: Path, index_dir: Path, model_dir: Path
+    options: QuickstartOptions, data_dir: Path, index_dir: Path, model_dir: Path, teacher_dir: Path | None
 ) -> dict[str, tuple[Any, str]]:
     """The SFT options the workflow sets from its own: SFT option -> (value, the QuickstartOptions field behind it)."""
     settings: dict[str, tuple[Any, str]] = {
@@ -283,6 +298,8 @@ def _workflow_sft_settings(
         "seed": (options.seed, "seed"),
         "overwrite": (options.overwrite, "overwrite"),
     }
+    if teacher_dir:
+        settings["teacher_dir"] = (str(teacher_dir), "out (the run's SASRec baseline)")
     if options.max_steps:
         settings["max_steps"] = (options.max_steps, "max_steps")
     if options.tasks:

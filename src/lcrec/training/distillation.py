@@ -1,0 +1,141 @@
+"""Distillation from a trained SASRec: its next-item distribution as soft targets for LC-Rec's index tokens.
+
+A one-hot next item teaches one item per target; on small, sparse data (Amazon categories, a few items per user) a
+SASRec trained on the same train split knows which other items were plausible. Its distribution over the catalogue
+p(item | earlier items) is turned into the distribution of each index token given the item's true earlier tokens:
+q(code_l | code_<l) = sum of p over the items under (code_<l, code_l) / sum of p over the items under code_<l.
+Each index token of a target item is trained on (1 - weight) x its usual cross-entropy + weight x the cross-entropy
+against q; every other labelled token (EOS, text) keeps its usual loss. Items are read back from the rows' index
+tokens, so every task whose completion is an item after items in its prompt (`sequence`, `seqrec`) is distilled,
+and other rows keep the plain loss. SASRec reads a row's items as one of its training windows (right-aligned).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..evaluation.baselines.sasrec import SASRec
+from ..generation.logits_process import inverse_token_tables
+
+
+@dataclass
+class TeacherTargets:
+    """Where a batch's distilled item tokens are and what the teacher says of them."""
+
+    rows: torch.Tensor  # (targets,) batch row of each target item
+    starts: torch.Tensor  # (targets,) position of the item's first index token
+    level_targets: torch.Tensor  # (targets, levels, widest codebook) q(code_l | true code_<l); 0 past a codebook
+
+
+class SASRecTeacher:
+    """A trained SASRec (`lcrec baseline sasrec --save_model DIR`) read against an LC-Rec tokenizer's item index."""
+
+    def __init__(self, sasrec: SASRec, tokenizer, temperature: float = 1.0):
+        if temperature <= 0:
+            raise ValueError(f"the teacher temperature must be > 0, got {temperature}")
+        self.sasrec = sasrec.eval().requires_grad_(False)
+        self.temperature = temperature
+        index = tokenizer.item_index
+        self.token_ids = tokenizer.index_token_ids  # (levels, widest codebook), -1 past a level's codebook
+        self.code_of, self.level_of = inverse_token_tables(self.token_ids)
+        items = [int(item) for item in index.item_ids]
+        num_items = sasrec.config.num_items
+        outside = [item for item in items if not 0 <= item < num_items]
+        if outside:
+            raise ValueError(
+                f"the teacher knows {num_items} items but the index has item ids outside 0..{num_items - 1}, "
+                f"e.g. {outside[:5]}: it was trained on another dataset"
+            )
+        self.levels = index.levels
+        self.width = self.token_ids.shape[1]
+        codes = torch.tensor([list(index.codes_of(item)) for item in items], dtype=torch.int64)
+        # Items the index lacks keep code -1 at every level: they take no part in any level's target.
+        self.item_codes = torch.full((num_items, self.levels), -1, dtype=torch.int64)
+        self.item_codes[torch.tensor(items)] = codes
+        self.radix = [int(size) for size in index.codebook_sizes]
+        if math.prod(self.radix) >= 2**62:
+            raise ValueError(f"codebooks {self.radix} have too many code tuples to key in 64 bits")
+        keys = self._keys(codes)
+        order = torch.argsort(keys)
+        self.sorted_keys, self.sorted_items = keys[order], torch.tensor(items)[order]
+
+    def record(self, weight: float) -> dict:
+        """What training_results.json and the model card say of the teacher (its settings, no paths)."""
+        config = self.sasrec.config
+        teacher = f"SASRec ({config.num_layers} layers, {config.hidden_size} dims, {config.loss} loss)"
+        return {"teacher": teacher, "weight": weight, "temperature": self.temperature}
+
+    def _keys(self, codes: torch.Tensor) -> torch.Tensor:
+        """One int64 per code tuple (mixed radix over the codebook sizes)."""
+        key = torch.zeros(codes.shape[:-1], dtype=torch.int64, device=codes.device)
+        for level, size in enumerate(self.radix):
+            key = key * size + codes[..., level]
+        return key
+
+    def _on(self, device: torch.device) -> None:
+        """Move the teacher and its tables to the batches' device (once)."""
+        if self.sorted_keys.device == device:
+            return
+        self.sasrec.to(device)
+        for name in ("token_ids", "code_of", "level_of", "item_codes", "sorted_keys", "sorted_items"):
+            setattr(self, name, getattr(self, name).to(device))
+
+    @torch.no_grad()
+    def targets(self, input_ids: torch.Tensor, labels: torch.Tensor) -> TeacherTargets:
+        """The teacher's level targets for every labelled item of `input_ids` that follows another item in its row."""
+        device = input_ids.device
+        self._on(device)
+        batch, length = input_ids.shape
+        levels, max_len = self.levels, self.sasrec.config.max_len
+        known = (input_ids >= 0) & (input_ids < len(self.code_of))
+        safe = torch.where(known, input_ids, 0)
+        # Each token's code and level (-1: not an index token), then the codes and levels at t..t+levels-1.
+        tail = torch.full((batch, levels), -1, dtype=torch.int64, device=device)
+        code = torch.cat([torch.where(known, self.code_of[safe], -1), tail], dim=1)
+        level = torch.cat([torch.where(known, self.level_of[safe], -1), tail], dim=1)
+        window = torch.stack([code[:, offset : offset + length] for offset in range(levels)], dim=-1)
+        in_order = torch.stack([level[:, offset : offset + length] == offset for offset in range(levels)], dim=-1)
+        key = self._keys(window.clamp(min=0))
+        found = torch.searchsorted(self.sorted_keys, key).clamp(max=len(self.sorted_keys) - 1)
+        is_item = in_order.all(-1) & (self.sorted_keys[found] == key)
+        item_at = self.sorted_items[found]
+        # Each row's items but its last, right-aligned in SASRec's left-padded window as its training windows are:
+        # the state at an item's slot predicts the next item.
+        ordinal = is_item.long().cumsum(1) - 1
+        slot = max_len - is_item.sum(1, keepdim=True) + 1 + ordinal
+        rows, positions = torch.nonzero(is_item & (slot >= 0) & (slot < max_len), as_tuple=True)
+        sequence = torch.zeros((batch, max_len), dtype=torch.int64, device=device)
+        sequence[rows, slot[rows, positions]] = item_at[rows, positions] + 1
+        rows, starts = torch.nonzero(is_item & (labels != -100) & (ordinal >= 1) & (slot >= 1), as_tuple=True)
+        targets = torch.zeros((len(rows), levels, self.width), device=device)
+        if len(rows) == 0:
+            return TeacherTargets(rows, starts, targets)
+        states = self.sasrec.encode(sequence)[rows, slot[rows, starts] - 1]
+        weights = F.softmax(self.sasrec.item_logits(states).float() / self.temperature, dim=-1)
+        true = self.item_codes[item_at[rows, starts]]
+        for depth in range(levels):
+            codes = self.item_codes[:, depth]
+            mass = torch.zeros((len(rows), self.width), device=device).scatter_add_(
+                1, codes.clamp(min=0).expand(len(rows), -1), weights * (codes >= 0)
+            )
+            targets[:, depth] = mass / mass.sum(1, keepdim=True).clamp(min=1e-12)
+            weights = weights * (codes == true[:, depth : depth + 1])
+        return TeacherTargets(rows, starts, targets)
+
+    def token_positions(self, targets: TeacherTargets) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows, positions) whose next token is a distilled index token: each target's levels in order."""
+        depth = torch.arange(self.levels, device=targets.rows.device).repeat(len(targets.rows))
+        return targets.rows.repeat_interleave(self.levels), targets.starts.repeat_interleave(self.levels) + depth - 1
+
+    def cross_entropy(self, log_probs: torch.Tensor, targets: TeacherTargets) -> torch.Tensor:
+        """Per distilled token (targets x levels, in `token_positions` order): the cross-entropy of the student's
+        index-token distribution, `log_probs` (targets x levels, vocabulary), against the teacher's."""
+        depth = torch.arange(self.levels, device=log_probs.device).repeat(len(log_probs) // self.levels)
+        token_ids = self.token_ids.to(log_probs.device)[depth]  # (targets x levels, width), -1 past a codebook
+        student = log_probs.gather(1, token_ids.clamp(min=0))
+        teacher = targets.level_targets.reshape(-1, self.width)
+        return -(teacher * student).masked_fill(token_ids < 0, 0.0).sum(1)
