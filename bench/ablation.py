@@ -1,7 +1,7 @@
 """Ablation on Scientific (validation split): each change of the CPU preset, measured on the same users and data.
 
     .venv/bin/python bench/ablation.py                                  # every variant, all validation users
-    .venv/bin/python bench/ablation.py --variants "paper mix,sequence,+letter index" --seed 43
+    .venv/bin/python bench/ablation.py --variants "paper mix;sequence;+letter index" --seed 43
 
 Each variant is the `scientific-cpu` preset with some options changed (SFT options and the index recipe), trained
 once and evaluated on the validation split (options are chosen there; the test split is run once, with
@@ -18,10 +18,12 @@ import os
 from pathlib import Path
 
 PAPER_MIX = ["seqrec", "item2index", "index2item", "fusionseqrec"]
-SEQUENCE = {"tasks": ["sequence"], "max_history": 20}
+# The variants before distillation: no teacher, 8 epochs (the preset now distils for 16).
+UNDISTILLED = {"teacher_dir": None, "num_train_epochs": 8}
+SEQUENCE = {"tasks": ["sequence"], "max_history": 20, **UNDISTILLED}
 # variant -> (index recipe: None = text only, or the collaborative mode; SFT overrides of the preset)
 VARIANTS = {
-    "paper mix": (None, {"tasks": PAPER_MIX, "num_train_epochs": 4, "fusionseqrec_samples": 5000}),
+    "paper mix": (None, {**UNDISTILLED, "tasks": PAPER_MIX, "num_train_epochs": 4, "fusionseqrec_samples": 5000}),
     "sequence + alignment": (None, {**SEQUENCE, "tasks": ["sequence", "item2index", "index2item"]}),
     "sequence": (None, SEQUENCE),
     "+letter index": ("letter", SEQUENCE),
@@ -37,6 +39,9 @@ VARIANTS = {
         "letter",
         {**SEQUENCE, "tasks": ["sequence", "seqrec"], "seqrec_format": "sequence"},
     ),
+    # Distilled from the SASRec baseline of the variant's own run (trained first): the preset as it is, and shorter.
+    "letter, distilled, 8 epochs": ("letter", {"num_train_epochs": 8}),
+    "letter, distilled, 16 epochs (the preset)": ("letter", {}),
 }
 
 
@@ -45,7 +50,11 @@ def main() -> None:
     parser.add_argument("--source", default="../shared/data/scientific", help="dataset (default: Scientific)")
     parser.add_argument("--config", default="scientific-cpu", help="SFT preset name or YAML file")
     parser.add_argument("--out", default="bench/out/ablation")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated among: " + ", ".join(VARIANTS))
+    parser.add_argument(
+        "--variants",
+        default=";".join(VARIANTS),
+        help="';'-separated (names hold commas) among: " + "; ".join(VARIANTS),
+    )
     parser.add_argument("--eval-users", default="all", help="'all' or a seeded sample size")
     parser.add_argument("--seed", type=int, default=42, help="seed of the index and SFT (repeat with others)")
     parser.add_argument("--reuse", action="store_true", help="reuse models already trained under --out")
@@ -56,9 +65,10 @@ def main() -> None:
         help="users to evaluate (default validation: an ablation chooses options)",
     )
     args = parser.parse_args()
-    unknown = [name for name in args.variants.split(",") if name not in VARIANTS]
+    chosen = [name.strip() for name in args.variants.split(";") if name.strip()]
+    unknown = [name for name in chosen if name not in VARIANTS]
     if unknown:
-        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+        parser.error(f"unknown variants {unknown}; known: {'; '.join(VARIANTS)}")
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -70,7 +80,7 @@ def main() -> None:
     results = {}
     max_users = None if args.eval_users == "all" else int(args.eval_users)
     evaluation = EvaluationConfig(split=args.split, max_users=max_users)
-    for variant in args.variants.split(","):
+    for variant in chosen:
         mode, overrides = VARIANTS[variant]
         slug = "".join(char if char.isalnum() else "_" for char in variant).strip("_")
         options = QuickstartOptions(
@@ -78,7 +88,7 @@ def main() -> None:
             name=f"Scientific ({variant})",
             out=str(out / f"{slug}_s{args.seed}"),
             preset=args.config,
-            baselines=False,
+            baselines=False,  # a distilled variant still trains its teacher, the run's SASRec
             data_dir=str(out / "data"),
             index_dir=str(out / f"index_{mode or 'text'}_s{args.seed}"),
             collaborative="sasrec" if mode else None,

@@ -4,7 +4,9 @@
         --set tasks=[sequence] --set num_train_epochs=8 --label "LC-Rec sequence"
     .venv/bin/python bench/scaling.py --plot-only --merge A/scaling.json B/scaling.json   # redraw docs/scaling.png
 
-Each LC-Rec size trains once with the dataset's SFT preset (plus --set overrides); `--points` times during the run
+Each LC-Rec size trains once with the dataset's SFT preset (plus --set overrides; a preset that distils needs
+`--set teacher_dir=DIR`, a SASRec from `lcrec baseline --model sasrec --save_model DIR`, or `--set
+teacher_dir=null` to train without a teacher); `--points` times during the run
 a callback evaluates the model on the validation users (full ranking, 20 beams, template 0) with the training clock
 paused, so the x axis is the training process's CPU time alone (one torch thread; `time.process_time`, which other
 jobs waiting for the same cores do not inflate). The learning-rate schedule is the whole run's, so a point is "this

@@ -166,8 +166,6 @@ def test_a_distilling_preset_learns_from_the_sasrec_of_its_own_run(tmp_path):
     """A preset with `teacher_dir` gets this run's SASRec baseline, trained before SFT, as its teacher."""
     distilling = TINY_PRESET.replace("[seqrec, item2index, index2item]", "[sequence]")
     options, num_items = tiny_quickstart_options(tmp_path, distilling + "teacher_dir: set-by-the-workflow\n")
-    with pytest.raises(ValueError, match="distils from this run's SASRec baseline: baselines must be on"):
-        run_quickstart(QuickstartOptions(**{**options.__dict__, "baselines": False}))
     evaluation = EvaluationConfig(split="validation", max_users=10, num_beams=num_items)
     records = run_quickstart(options, evaluation)
     assert set(records) == {"LC-Rec", "SASRec", "most-popular"}
@@ -177,6 +175,14 @@ def test_a_distilling_preset_learns_from_the_sasrec_of_its_own_run(tmp_path):
     training = json.loads((run / "model" / "training_results.json").read_text())
     assert training["distillation"]["teacher"].startswith("SASRec") and training["distillation"]["weight"] == 1.0
     assert (run / "baselines" / "sasrec" / "sasrec.safetensors").is_file()
+    # Without baselines the teacher is still trained (and not reported); teacher_dir None turns distillation off.
+    alone = QuickstartOptions(**{**options.__dict__, "out": str(tmp_path / "alone"), "baselines": False})
+    assert set(run_quickstart(alone, evaluation)) == {"LC-Rec"}
+    assert "SASRec teacher" in json.loads((tmp_path / "alone" / "pipeline.json").read_text())["stage_seconds"]
+    assert json.loads((tmp_path / "alone" / "model" / "training_results.json").read_text())["distillation"]
+    plain = QuickstartOptions(**{**options.__dict__, "out": str(tmp_path / "plain"), "baselines": False})
+    assert set(run_quickstart(plain, evaluation, sft_overrides={"teacher_dir": None})) == {"LC-Rec"}
+    assert json.loads((tmp_path / "plain" / "model" / "training_results.json").read_text())["distillation"] is None
 
 
 def test_sft_overrides_of_options_the_workflow_sets_are_refused_before_any_work(tmp_path):

@@ -2,10 +2,11 @@
 
 prepare -> index (MiniLM + RQ-VAE) -> baselines (most-popular, SASRec) -> task mix + SFT (a preset) -> full-ranking
 evaluation on the same users -> a results table and example users. A preset that distils from SASRec (it sets
-`teacher_dir`) is given this run's SASRec baseline as its teacher. Every stage calls the library function, prints
-its time and leaves its artifact under the output folder. Options are chosen on the validation split
-(`evaluation.split="validation"`); the test split is for the final report. Stage times are recorded as wall and CPU
-seconds (this process, all threads): the CPU time does not grow when other jobs share the machine.
+`teacher_dir`) is given this run's SASRec baseline as its teacher (a teacher_dir in `sft_overrides` replaces it;
+None turns distillation off). Every stage calls the library function, prints its time and leaves its artifact
+under the output folder. Options are chosen on the validation split (`evaluation.split="validation"`); the test
+split is for the final report. Stage times are recorded as wall and CPU seconds (this process, all threads): the
+CPU time does not grow when other jobs share the machine.
 """
 
 from __future__ import annotations
@@ -136,9 +137,9 @@ def run_quickstart(
     data_dir = Path(options.data_dir) if options.data_dir else out / "data"
     index_dir = Path(options.index_dir) if options.index_dir else out / "index"
     preset = resolve_preset(options.preset)
-    teacher_dir = baseline_dir / "sasrec" if preset_distils(preset) else None
-    if teacher_dir and not options.baselines:
-        raise ValueError(f"the preset {preset.name} distils from this run's SASRec baseline: baselines must be on")
+    # A distilling preset learns from this run's SASRec, unless the caller names the teacher (None: no distillation).
+    own_teacher = preset_distils(preset) and "teacher_dir" not in (sft_overrides or {})
+    teacher_dir = baseline_dir / "sasrec" if own_teacher else None
     settings = _workflow_sft_settings(options, data_dir, index_dir, model_dir, teacher_dir)
     owned = sorted(set(sft_overrides or {}) & set(settings))
     if owned:  # the workflow sets these itself: an override would be silently replaced
@@ -172,10 +173,13 @@ def run_quickstart(
     with stage(f"index (MiniLM + RQ-VAE{collaborative})", seconds, cpu_seconds):
         _build_index(options, dataset, index_dir)
 
-    # Before SFT: a distilling preset learns from this SASRec.
-    baselines = (
-        _run_baselines(options, evaluation, dataset, baseline_dir, seconds, cpu_seconds) if options.baselines else {}
-    )
+    # Before SFT: a distilling preset learns from this SASRec (trained even when the baselines are not reported).
+    baselines = {}
+    if options.baselines:
+        baselines = _run_baselines(options, evaluation, dataset, baseline_dir, seconds, cpu_seconds)
+    elif teacher_dir:
+        with stage("SASRec teacher", seconds, cpu_seconds):
+            _train_teacher(options, dataset, teacher_dir)
 
     with stage(SFT_STAGE, seconds, cpu_seconds):
         _train(
@@ -234,6 +238,19 @@ def _run_baselines(
         )
         write_json(baseline_dir / "sasrec.json", sasrec)
     return {"SASRec": sasrec, "most-popular": popular}
+
+
+def _train_teacher(options: QuickstartOptions, dataset, teacher_dir: Path) -> None:
+    """The SASRec baseline's training alone (early stopping on validation), saved as the distillation teacher."""
+    from ..evaluation.baselines import SASRecConfig, fit_baseline
+
+    if options.reuse and (teacher_dir / "sasrec.safetensors").is_file():
+        print(f"reusing {teacher_dir}")
+        return
+    config = SASRecConfig(max_seconds=options.sasrec_seconds, seed=options.seed)
+    model, facts = fit_baseline("sasrec", dataset, sasrec_config=config)
+    model.save_pretrained(teacher_dir)
+    print(f"SASRec teacher (best epoch {facts['best_epoch']} of {facts['epochs']}) -> {teacher_dir}")
 
 
 def _print_results(options: QuickstartOptions, dataset, records: dict[str, dict]) -> None:
