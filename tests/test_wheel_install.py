@@ -6,8 +6,8 @@
    `gguf` extras. Its dependencies are this test environment's packages, seen through a `.pth` line naming this
    environment's site-packages: a `.pth` inside a folder added that way is not processed, so the editable lcrec of the
    checkout stays invisible and `import lcrec` is the wheel's.
-3. From a folder outside the checkout: a tiny `lcrec quickstart` (few steps, few users, no baselines), then
-   `lcrec push model` to the local test Hub (tests/hub_server.py).
+3. From a folder outside the checkout: a tiny `lcrec quickstart` (few steps, few users, no baselines, a 5-second
+   SASRec teacher), then `lcrec push model` to the local test Hub (tests/hub_server.py).
 4. In a second fresh virtualenv `bare` that has transformers and torch but not lcrec: load the pushed repo with
    `trust_remote_code=True` and recommend; the ranking must be the one `user` gets from its local folder.
 """
@@ -32,7 +32,9 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "hf_lcrecWheelTestToken0123456789"
 STEP_TIMEOUT = 600
+# The preset distils: its SASRec teacher is trained even without baselines, here for 5 seconds.
 QUICKSTART = ["--max_steps", "30", "--max_users", "30", "--index_epochs", "3", "--no_baselines", "--examples", "0"]
+QUICKSTART += ["--sasrec_seconds", "5"]
 PACKAGE_DATA = (
     "lcrec/presets/ml-100k-cpu.yaml",
     "lcrec/cards/templates/model_card.md.j2",
