@@ -119,3 +119,21 @@ def test_evaluation_on_two_processes_gives_the_metrics_of_one(data, ddp_model, t
     assert parallel["per_template"].keys() == single["per_template"].keys() == {"0"}
     assert parallel["per_template"]["0"] == pytest.approx(single["per_template"]["0"], abs=1e-9)
     assert 0 < single["HR@10"] and single["invalid_rate"] == 0
+
+
+def test_distilled_ddp_training_matches_one_process_with_the_global_batch(data, tmp_path, one_torch_thread):
+    """The distillation loss goes through the DDP-wrapped forward: two processes average the one-process gradients."""
+    from lcrec.evaluation.baselines.sasrec import SASRec, SASRecConfig
+
+    torch.manual_seed(0)
+    SASRec(SASRecConfig(num_items=NUM_ITEMS, max_len=8, hidden_size=16, num_heads=2)).save_pretrained(tmp_path / "t")
+    distil = (*TRAIN, "--teacher_dir", str(tmp_path / "t"), "--teacher_weight", "0.7")
+    done = _accelerate_launch(str(ROOT / "recipes" / "sft.py"), *sft_args(data["train"], tmp_path / "ddp", *distil))
+    assert done.returncode == 0, done.stderr[-4000:]
+    single = run_sft(
+        *parse_sft_args(sft_args(data["train"], tmp_path / "single", *distil, "--per_device_train_batch_size", "16"))
+    )
+    expected, trained = weights(single), weights(tmp_path / "ddp")
+    for name, tensor in expected.items():
+        assert torch.allclose(tensor, trained[name], atol=1e-5), name
+    assert json.loads((tmp_path / "ddp" / "training_results.json").read_text())["distillation"]["weight"] == 0.7

@@ -73,13 +73,22 @@ class LCRecSFTTrainer(SFTTrainer):
     def _distilled_loss(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
         """Each distilled token mixes its cross-entropy with the teacher's (`teacher_weight`); every other labelled
         token keeps its cross-entropy. The head runs only at labelled positions, never on the whole batch."""
-        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
         input_ids, labels = inputs["input_ids"], inputs["labels"]
-        hidden = inner.base_model(input_ids=input_ids, attention_mask=inputs.get("attention_mask")).last_hidden_state
+        # Through the (possibly DDP-wrapped) model, so its gradient synchronisation sees the forward; the final
+        # normed hidden states are `hidden_states[-1]`, and the head runs on one position only there.
+        outputs = model(
+            input_ids=input_ids,
+            attention_mask=inputs.get("attention_mask"),
+            output_hidden_states=True,
+            logits_to_keep=1,
+            use_cache=False,
+        )
+        hidden = outputs.hidden_states[-1]
+        head = self.accelerator.unwrap_model(model).get_output_embeddings()
         next_labels = torch.full_like(labels, -100)
         next_labels[:, :-1] = labels[:, 1:]
         rows, positions = torch.nonzero(next_labels != -100, as_tuple=True)
-        log_probs = F.log_softmax(inner.get_output_embeddings()(hidden[rows, positions]).float(), dim=-1)
+        log_probs = F.log_softmax(head(hidden[rows, positions]).float(), dim=-1)
         token_loss = -log_probs.gather(1, next_labels[rows, positions].unsqueeze(1)).squeeze(1)
         targets = self.teacher.targets(input_ids, labels)
         if len(targets.rows):
@@ -89,11 +98,15 @@ class LCRecSFTTrainer(SFTTrainer):
             distilled = self.teacher.cross_entropy(log_probs[index], targets)
             mixed = (1 - self.teacher_weight) * token_loss[index] + self.teacher_weight * distilled
             token_loss = token_loss.index_put((index,), mixed)
-        # Under gradient accumulation `num_items_in_batch` counts the labelled tokens of all micro-batches and the
-        # trainer sums the micro-batch losses.
-        if num_items_in_batch is not None:
-            return token_loss.sum() / num_items_in_batch
-        return token_loss.mean()
+        if num_items_in_batch is None:
+            return token_loss.mean()
+        # As Trainer.compute_loss does with a model's loss: `num_items_in_batch` counts the labelled tokens of every
+        # micro-batch (of every process, with average_tokens_across_devices), and DDP averages the processes'
+        # gradients, so each process's sum is scaled back up by their number.
+        loss = token_loss.sum() / num_items_in_batch
+        if self.args.average_tokens_across_devices:
+            loss = loss * self.accelerator.num_processes
+        return loss
 
     def create_model_card(self, *args, **kwargs) -> None:
         """Write nothing: TRL's card is a placeholder ("fine-tuned version of [None]"); `run_sft` writes lcrec's card
