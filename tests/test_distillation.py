@@ -159,3 +159,25 @@ def test_a_missing_teacher_folder_is_named(tmp_path, capsys):
     args = sft_args(data, tmp_path / "model", "--max_steps", "1", "--teacher_dir", str(tmp_path / "nowhere"))
     assert main(["train", *args]) == 2
     assert "nowhere: no sasrec_config.json (not a SASRec folder)" in capsys.readouterr().err
+
+
+def test_lora_training_with_a_teacher_trains_through_peft(tmp_path, one_torch_thread):
+    """LoRA on the scratch model: the distilled loss reaches the PEFT-wrapped model (merged into the saved weights)."""
+    from transformers import AutoModel
+
+    from lcrec.cli import main
+
+    data = write_sft_data(tmp_path)
+    SASRec(SASRecConfig(num_items=NUM_ITEMS, max_len=8, hidden_size=16, num_heads=2, inner_size=32)).save_pretrained(
+        tmp_path / "sasrec"
+    )
+    lora = ["--use_lora", "true", "--lora_r", "2", "--lora_target_modules", "q_proj", "v_proj"]
+    steps = ["--max_steps", "3", "--learning_rate", "5e-2", "--save_strategy", "no", "--eval_strategy", "no"]
+    args = sft_args(data, tmp_path / "model", *steps, *lora, "--teacher_dir", str(tmp_path / "sasrec"))
+    assert main(["train", *args]) == 0
+    record = json.loads((tmp_path / "model" / "training_results.json").read_text())
+    assert record["use_lora"] and record["distillation"]["weight"] == 1.0
+    losses = [entry["loss"] for entry in record["log_history"] if "loss" in entry]
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    ranked = AutoModel.from_pretrained(tmp_path / "model").recommend([[0, 1, 2]], top_k=3)
+    assert len(ranked[0]) == 3
