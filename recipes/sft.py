@@ -10,6 +10,7 @@ lives in `lcrec.training.run_sft`, which `lcrec train` runs too.
 
 import logging
 
+from lcrec.cli import close_process_group
 from lcrec.training import parse_sft_args, run_sft
 
 if __name__ == "__main__":
@@ -18,3 +19,4 @@ if __name__ == "__main__":
     )
     data_options, model_options, lora_options, training_args = parse_sft_args()
     run_sft(data_options, model_options, lora_options, training_args)
+    close_process_group()

@@ -123,6 +123,15 @@ def _is_own_import_bug(error: BaseException) -> bool:
     return isinstance(error, ImportError) and (error.name or "").split(".")[0] == "lcrec"
 
 
+def close_process_group() -> None:
+    """Tear down a torch.distributed process group a multi-process command started (accelerate launch), so the
+    processes leave together; a gloo group left to interpreter shutdown can abort a process that already finished."""
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.barrier()
+        distributed.destroy_process_group()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -139,7 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_command_line(argv)
         command_parser = module.make_parser(prog=f"lcrec {args.command}")
         options, _ = parse_command(command_parser, command_argv)
-        return int(module.run(*options) or 0)
+        code = int(module.run(*options) or 0)
+        close_process_group()
+        return code
     except KeyboardInterrupt:
         if verbose:
             raise
