@@ -12,7 +12,6 @@ and other rows keep the plain loss. SASRec reads a row's items as one of its tra
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 
 from ..evaluation.baselines.sasrec import SASRec
 from ..generation.logits_process import inverse_token_tables
+from ..generation.trie import SemanticIdTrie
 
 
 @dataclass
@@ -56,12 +56,7 @@ class SASRecTeacher:
         # Items the index lacks keep code -1 at every level: they take no part in any level's target.
         self.item_codes = torch.full((num_items, self.levels), -1, dtype=torch.int64)
         self.item_codes[torch.tensor(items)] = codes
-        self.radix = [int(size) for size in index.codebook_sizes]
-        if math.prod(self.radix) >= 2**62:
-            raise ValueError(f"codebooks {self.radix} have too many code tuples to key in 64 bits")
-        keys = self._keys(codes)
-        order = torch.argsort(keys)
-        self.sorted_keys, self.sorted_items = keys[order], torch.tensor(items)[order]
+        self.trie = SemanticIdTrie.from_index(index)  # code tuple -> item id, as decoding looks items up
 
     def record(self, weight: float) -> dict:
         """What training_results.json and the model card say of the teacher (its settings, no paths)."""
@@ -69,19 +64,13 @@ class SASRecTeacher:
         teacher = f"SASRec ({config.num_layers} layers, {config.hidden_size} dims, {config.loss} loss)"
         return {"teacher": teacher, "weight": weight, "temperature": self.temperature}
 
-    def _keys(self, codes: torch.Tensor) -> torch.Tensor:
-        """One int64 per code tuple (mixed radix over the codebook sizes)."""
-        key = torch.zeros(codes.shape[:-1], dtype=torch.int64, device=codes.device)
-        for level, size in enumerate(self.radix):
-            key = key * size + codes[..., level]
-        return key
-
     def _on(self, device: torch.device) -> None:
         """Move the teacher and its tables to the batches' device (once)."""
-        if self.sorted_keys.device == device:
+        if self.trie.device == device:
             return
         self.sasrec.to(device)
-        for name in ("token_ids", "code_of", "level_of", "item_codes", "sorted_keys", "sorted_items"):
+        self.trie.to(device)
+        for name in ("token_ids", "code_of", "level_of", "item_codes"):
             setattr(self, name, getattr(self, name).to(device))
 
     @torch.no_grad()
@@ -99,10 +88,8 @@ class SASRecTeacher:
         level = torch.cat([torch.where(known, self.level_of[safe], -1), tail], dim=1)
         window = torch.stack([code[:, offset : offset + length] for offset in range(levels)], dim=-1)
         in_order = torch.stack([level[:, offset : offset + length] == offset for offset in range(levels)], dim=-1)
-        key = self._keys(window.clamp(min=0))
-        found = torch.searchsorted(self.sorted_keys, key).clamp(max=len(self.sorted_keys) - 1)
-        is_item = in_order.all(-1) & (self.sorted_keys[found] == key)
-        item_at = self.sorted_items[found]
+        item_at, found = (t.view(batch, length) for t in self.trie.item_ids(window.reshape(-1, levels)))
+        is_item = in_order.all(-1) & found
         # Each row's items but its last, right-aligned in SASRec's left-padded window as its training windows are:
         # the state at an item's slot predicts the next item.
         ordinal = is_item.long().cumsum(1) - 1
