@@ -226,29 +226,38 @@ def _run_baselines(
     options: QuickstartOptions, evaluation: EvaluationConfig, dataset, baseline_dir: Path, seconds, cpu_seconds
 ):
     """Most-popular and SASRec on the users the LC-Rec evaluation used, with the same exclusion rule."""
-    from ..evaluation.baselines import SASRecConfig, run_baseline
+    from ..evaluation.baselines import run_baseline
 
     with stage("baseline most-popular", seconds, cpu_seconds):
         popular = run_baseline("most_popular", dataset, evaluation)
         write_json(baseline_dir / "most_popular.json", popular)
     with stage("baseline SASRec", seconds, cpu_seconds):
-        sasrec_config = SASRecConfig(max_seconds=options.sasrec_seconds, seed=options.seed)
         sasrec = run_baseline(
-            "sasrec", dataset, evaluation, sasrec_config=sasrec_config, model_dir=str(baseline_dir / "sasrec")
+            "sasrec",
+            dataset,
+            evaluation,
+            sasrec_config=_sasrec_config(options),
+            model_dir=str(baseline_dir / "sasrec"),
         )
         write_json(baseline_dir / "sasrec.json", sasrec)
     return {"SASRec": sasrec, "most-popular": popular}
 
 
+def _sasrec_config(options: QuickstartOptions):
+    """The SASRec the workflow trains, as the reported baseline and as the teacher alike."""
+    from ..evaluation.baselines import SASRecConfig
+
+    return SASRecConfig(max_seconds=options.sasrec_seconds, seed=options.seed)
+
+
 def _train_teacher(options: QuickstartOptions, dataset, teacher_dir: Path) -> None:
     """The SASRec baseline's training alone (early stopping on validation), saved as the distillation teacher."""
-    from ..evaluation.baselines import SASRecConfig, fit_baseline
+    from ..evaluation.baselines import fit_baseline
 
     if options.reuse and (teacher_dir / "sasrec.safetensors").is_file():
         print(f"reusing {teacher_dir}")
         return
-    config = SASRecConfig(max_seconds=options.sasrec_seconds, seed=options.seed)
-    model, facts = fit_baseline("sasrec", dataset, sasrec_config=config)
+    model, facts = fit_baseline("sasrec", dataset, sasrec_config=_sasrec_config(options))
     model.save_pretrained(teacher_dir)
     print(f"SASRec teacher (best epoch {facts['best_epoch']} of {facts['epochs']}) -> {teacher_dir}")
 
@@ -296,12 +305,19 @@ def _build_index(options: QuickstartOptions, dataset, index_dir: Path) -> None:
     )
 
 
-def preset_distils(preset: Path) -> bool:
-    """Whether the SFT preset distils from a SASRec teacher (sets `teacher_dir`)."""
+def read_preset(preset: Path) -> dict[str, Any]:
+    """A preset YAML's option -> value mapping (refused, naming the file, when it is not one)."""
     import yaml
 
     values = yaml.safe_load(preset.read_text(encoding="utf-8"))
-    return isinstance(values, dict) and values.get("teacher_dir") is not None
+    if not isinstance(values, dict):
+        raise ValueError(f"{preset}: an SFT preset must be a YAML mapping of option names to values")
+    return values
+
+
+def preset_distils(preset: Path) -> bool:
+    """Whether the SFT preset distils from a SASRec teacher (sets `teacher_dir`)."""
+    return read_preset(preset).get("teacher_dir") is not None
 
 
 def _workflow_sft_settings(
@@ -326,14 +342,9 @@ def _workflow_sft_settings(
 
 def sft_options(preset: Path, **overrides: Any) -> tuple:
     """(DataOptions, ModelOptions, LoraOptions, SFTConfig) from a preset YAML with `overrides` (field -> value)."""
-    import yaml
-
     from ..training import make_sft_parser
 
-    values = yaml.safe_load(preset.read_text(encoding="utf-8"))
-    if not isinstance(values, dict):
-        raise ValueError(f"{preset}: an SFT preset must be a YAML mapping of option names to values")
-    return make_sft_parser().parse_dict({**values, **overrides})
+    return make_sft_parser().parse_dict({**read_preset(preset), **overrides})
 
 
 def _train(options: QuickstartOptions, preset: Path, model_dir: Path, overrides: dict[str, Any]) -> None:
