@@ -19,6 +19,13 @@ from lcrec.training.scratch import train_scratch_tokenizer
 CODES = np.array([[item // 4, item % 4] for item in range(NUM_ITEMS)])
 
 
+def tiny_config(**changes) -> SASRecConfig:
+    """A seconds-small SASRec over the fixture catalogue."""
+    return SASRecConfig(
+        **{**dict(num_items=NUM_ITEMS, max_len=8, hidden_size=16, num_heads=2, inner_size=32), **changes}
+    )
+
+
 @pytest.fixture(scope="module")
 def tokenizer() -> LCRecTokenizer:
     index = ItemIndex(list(range(NUM_ITEMS)), CODES, [3, 4])
@@ -28,7 +35,7 @@ def tokenizer() -> LCRecTokenizer:
 @pytest.fixture(scope="module")
 def sasrec() -> SASRec:
     torch.manual_seed(0)
-    return SASRec(SASRecConfig(num_items=NUM_ITEMS, max_len=8, hidden_size=16, num_heads=2, inner_size=32)).eval()
+    return SASRec(tiny_config()).eval()
 
 
 def _row(tokenizer, items: list[int], prompt_items: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,7 +95,7 @@ def test_cross_entropy_is_against_the_level_targets_at_the_positions_before_each
 
 
 def test_a_teacher_of_another_catalogue_is_refused(tokenizer):
-    small = SASRec(SASRecConfig(num_items=NUM_ITEMS - 2, max_len=8, hidden_size=16, num_heads=2, inner_size=32))
+    small = SASRec(tiny_config(num_items=NUM_ITEMS - 2))
     with pytest.raises(ValueError, match="trained on another dataset"):
         SASRecTeacher(small, tokenizer)
 
@@ -110,9 +117,7 @@ def test_weight_zero_trains_exactly_as_without_a_teacher(tmp_path, one_torch_thr
 
     data = write_sft_data(tmp_path)
     teacher_dir = tmp_path / "sasrec"
-    SASRec(SASRecConfig(num_items=NUM_ITEMS, max_len=8, hidden_size=16, num_heads=2, inner_size=32)).save_pretrained(
-        teacher_dir
-    )
+    SASRec(tiny_config()).save_pretrained(teacher_dir)
     steps = ["--max_steps", "3", "--save_strategy", "no", "--eval_strategy", "no"]
     assert main(["train", *sft_args(data, tmp_path / "plain", *steps)]) == 0
     distilled = sft_args(data, tmp_path / "zero", *steps, "--teacher_dir", str(teacher_dir), "--teacher_weight", "0")
@@ -129,7 +134,7 @@ def test_lcrec_train_with_a_teacher_records_it(tmp_path, one_torch_thread):
     from lcrec.evaluation.baselines.sasrec import train_sasrec
 
     data = write_sft_data(tmp_path)
-    config = SASRecConfig(num_items=NUM_ITEMS, max_len=8, hidden_size=16, num_heads=2, inner_size=32, max_epochs=3)
+    config = tiny_config(max_epochs=3)
     teacher, _ = train_sasrec([user_sequence(user)[:-3] for user in range(8)], config)
     teacher.save_pretrained(tmp_path / "sasrec")
     args = sft_args(data, tmp_path / "model", "--max_steps", "4", "--save_strategy", "no", "--eval_strategy", "no")
@@ -168,9 +173,7 @@ def test_lora_training_with_a_teacher_trains_through_peft(tmp_path, one_torch_th
     from lcrec.cli import main
 
     data = write_sft_data(tmp_path)
-    SASRec(SASRecConfig(num_items=NUM_ITEMS, max_len=8, hidden_size=16, num_heads=2, inner_size=32)).save_pretrained(
-        tmp_path / "sasrec"
-    )
+    SASRec(tiny_config()).save_pretrained(tmp_path / "sasrec")
     lora = ["--use_lora", "true", "--lora_r", "2", "--lora_target_modules", "q_proj", "v_proj"]
     steps = ["--max_steps", "3", "--learning_rate", "5e-2", "--save_strategy", "no", "--eval_strategy", "no"]
     args = sft_args(data, tmp_path / "model", *steps, *lora, "--teacher_dir", str(tmp_path / "sasrec"))

@@ -61,8 +61,8 @@ class LCRecSFTTrainer(SFTTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """SFTTrainer's loss, with the fused LM head scoring only the completion positions on CPU too (same value);
-        in training with a teacher, (1 - teacher_weight) x that cross-entropy + teacher_weight x the distillation
-        loss."""
+        in training with a teacher, `_distilled_loss` (each distilled token mixes its cross-entropy with the
+        teacher's)."""
         if self.teacher is not None and model.training and not return_outputs:
             return self._distilled_loss(model, inputs, num_items_in_batch)
         with compact_fused_head_on_cpu():
