@@ -63,6 +63,13 @@ def _accelerate_launch(*args: str, timeout: int = 600) -> subprocess.CompletedPr
     )
 
 
+def _failure(done: subprocess.CompletedProcess) -> str:
+    """What to show for a failed launch: the other rank's own lines first (the rank that failed first is often not
+    rank 0, whose trace then only says that its peer went away), then the end of stderr."""
+    others = [line for line in done.stderr.splitlines() if line.startswith("[rank1]")]
+    return "\n".join(others[-40:]) + "\n---\n" + done.stderr[-3000:]
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("ddp-data")
@@ -73,7 +80,7 @@ def data(tmp_path_factory) -> dict:
 def ddp_model(data, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("ddp") / "model"
     done = _accelerate_launch(str(ROOT / "recipes" / "sft.py"), *sft_args(data["train"], output_dir, *TRAIN))
-    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.returncode == 0, _failure(done)
     return output_dir
 
 
@@ -110,7 +117,7 @@ def test_evaluation_on_two_processes_gives_the_metrics_of_one(data, ddp_model, t
     options = ("--model", str(ddp_model), "--data", data["evaluate"]["dataset_dir"], "--batch_size", "2")
     assert main(["evaluate", *options, "--out", str(one)]) == 0
     done = _accelerate_launch("-m", "lcrec.cli", "evaluate", *options, "--out", str(two))
-    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.returncode == 0, _failure(done)
     single, parallel = json.loads(one.read_text()), json.loads(two.read_text())
     assert single["num_users"] == parallel["num_users"] == 9
     assert single.get("num_processes", 1) == 1 and parallel["num_processes"] == 2
@@ -129,7 +136,7 @@ def test_distilled_ddp_training_matches_one_process_with_the_global_batch(data, 
     SASRec(SASRecConfig(num_items=NUM_ITEMS, max_len=8, hidden_size=16, num_heads=2)).save_pretrained(tmp_path / "t")
     distil = (*TRAIN, "--teacher_dir", str(tmp_path / "t"), "--teacher_weight", "0.7")
     done = _accelerate_launch(str(ROOT / "recipes" / "sft.py"), *sft_args(data["train"], tmp_path / "ddp", *distil))
-    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.returncode == 0, _failure(done)
     single = run_sft(
         *parse_sft_args(sft_args(data["train"], tmp_path / "single", *distil, "--per_device_train_batch_size", "16"))
     )
