@@ -34,16 +34,19 @@ def prepare_output_dir(args, data: DataOptions, model_options: ModelOptions) -> 
     `overwrite`. Refused: a folder inside or holding an input, a file, an unwritable place.
     """
     base_model = None if model_options.base_model in (SCRATCH, SMOLLM2) else model_options.base_model
-    output_dir = check_output_dir(
-        args.output_dir,
-        TRAIN_COMMAND,
-        inputs=[data.dataset_dir, data.index_dir, data.user_text, base_model],
-        overwrite=data.overwrite,
-        signature=(TRAINING_RESULTS, "config.json"),
-    )
-    if args.process_index == 0:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        mark_output(output_dir, TRAIN_COMMAND)
+    # The main process checks and marks the folder before the others check it: checked concurrently, another
+    # process could see the marker's temporary file and refuse a folder "not written by lcrec train".
+    with args.main_process_first(local=False, desc="output folder check"):
+        output_dir = check_output_dir(
+            args.output_dir,
+            TRAIN_COMMAND,
+            inputs=[data.dataset_dir, data.index_dir, data.user_text, base_model],
+            overwrite=data.overwrite,
+            signature=(TRAINING_RESULTS, "config.json"),
+        )
+        if args.process_index == 0:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            mark_output(output_dir, TRAIN_COMMAND)
     return output_dir
 
 
