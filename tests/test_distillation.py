@@ -70,6 +70,43 @@ def test_level_targets_are_the_teacher_distribution_split_along_the_true_prefix(
     assert targets.level_targets[:, 0, 3:].abs().sum() == 0  # the first codebook has 3 codes: nothing past them
 
 
+def test_drawn_items_replace_targets_and_are_trained_along_their_own_codes(tokenizer, sasrec):
+    """With sampling 1, every distilled item is replaced by an item drawn from the teacher, in the input and the
+    labels, and its later levels' targets follow the drawn codes; the draws follow the teacher's distribution."""
+    input_ids, labels = _row(tokenizer, [0, 5, 9], prompt_items=1)
+    true = SASRecTeacher(sasrec, tokenizer).targets(input_ids, labels)
+    assert torch.equal(true.input_ids, input_ids) and torch.equal(true.labels, labels)  # sampling 0 keeps the row
+    copies = 4000
+    torch.manual_seed(0)
+    drawn = SASRecTeacher(sasrec, tokenizer, sampling=1.0).targets(
+        input_ids.repeat(copies, 1), labels.repeat(copies, 1)
+    )
+    assert drawn.starts.tolist() == true.starts.tolist() * copies
+    spans = torch.zeros(input_ids.shape[1], dtype=torch.bool)
+    for start in true.starts.tolist():
+        spans[start : start + 2] = True
+    assert torch.equal(drawn.input_ids[:, ~spans], input_ids.repeat(copies, 1)[:, ~spans])  # only the items change
+    assert torch.equal(drawn.labels[:, spans], drawn.input_ids[:, spans])
+    first, second = (tokenizer.index_token_ids[level].tolist() for level in range(2))
+    # Each drawn item is written as index tokens of its two levels (`index` raises on any other token).
+    group = torch.tensor([first.index(int(t)) for t in drawn.input_ids[drawn.rows, drawn.starts]])
+    for t in drawn.input_ids[drawn.rows, drawn.starts + 1]:
+        second.index(int(t))
+    for target in range(2):
+        mine = torch.arange(target, len(drawn.rows), 2)
+        # The first level's targets do not depend on the item: the teacher's mass per group, as without drawing.
+        torch.testing.assert_close(drawn.level_targets[mine, 0], true.level_targets[target, 0].expand(copies, -1))
+        frequencies = torch.bincount(group[mine], minlength=3).float() / copies
+        assert (frequencies - true.level_targets[target, 0, :3]).abs().max() < 0.03
+        # The second level is the teacher's distribution within the drawn item's group.
+        states = sasrec.encode(torch.from_numpy(pad_left([[0, 5]], sasrec.config.max_len)))[0, -2:]
+        p = torch.softmax(sasrec.item_logits(states[target]).detach(), -1)
+        for row in mine[:50]:
+            g = int(group[row])
+            expected = p[4 * g : 4 * g + 4] / p[4 * g : 4 * g + 4].sum()
+            torch.testing.assert_close(drawn.level_targets[row, 1, :4], expected, atol=1e-5, rtol=1e-4)
+
+
 def test_unlabelled_items_and_a_row_first_item_are_not_distilled(tokenizer, sasrec):
     teacher = SASRecTeacher(sasrec, tokenizer)
     input_ids, labels = _row(tokenizer, [3, 7], prompt_items=2)  # both items in the prompt
@@ -107,6 +144,8 @@ def test_teacher_options_are_checked():
         DataOptions(teacher_weight=1.5)
     with pytest.raises(ValueError, match="teacher_temperature"):
         DataOptions(teacher_temperature=0.0)
+    with pytest.raises(ValueError, match="teacher_sampling"):
+        DataOptions(teacher_sampling=1.5)
 
 
 def test_weight_zero_trains_exactly_as_without_a_teacher(tmp_path, one_torch_thread):
@@ -139,6 +178,7 @@ def test_lcrec_train_with_a_teacher_records_it(tmp_path, one_torch_thread):
     teacher.save_pretrained(tmp_path / "sasrec")
     args = sft_args(data, tmp_path / "model", "--max_steps", "4", "--save_strategy", "no", "--eval_strategy", "no")
     args += ["--tasks", "sequence", "--teacher_dir", str(tmp_path / "sasrec"), "--teacher_weight", "0.9"]
+    args += ["--teacher_sampling", "0.5"]
     result = subprocess.run(
         [sys.executable, "-m", "lcrec.cli", "train", *args], env=subprocess_env(), capture_output=True, text=True
     )
@@ -148,9 +188,10 @@ def test_lcrec_train_with_a_teacher_records_it(tmp_path, one_torch_thread):
         "teacher": "SASRec (2 layers, 16 dims, ce loss)",
         "weight": 0.9,
         "temperature": 1.0,
+        "sampling": 0.5,
     }
     assert (
-        "| distilled from | SASRec (2 layers, 16 dims, ce loss), weight 0.9"
+        "| distilled from | SASRec (2 layers, 16 dims, ce loss), weight 0.9, temperature 1.0, drawn items 0.5 |"
         in (tmp_path / "model" / "README.md").read_text()
     )
     losses = [entry["loss"] for entry in record["log_history"] if "loss" in entry]

@@ -127,13 +127,18 @@ def test_the_cost_model_slows_with_longer_windows_and_counts_the_ranking_evaluat
 def test_a_teacher_distils_with_the_soft_targets_alone_and_more_epochs(tmp_path, capsys):
     from lcrec.evaluation.baselines.sasrec import SASRec, SASRecConfig
     from lcrec.training import parse_sft_args
-    from lcrec.training.derive import DISTILLED_TARGET_EPOCHS
+    from lcrec.training.derive import DISTILLED_TARGET_EPOCHS, SAMPLED_TARGET_EPOCHS, TEACHER_SAMPLING
     from lcrec.training.options import DEFAULT_TEACHER_WEIGHT
 
     plain, distilled = derive_preset(profile(), 600), derive_preset(profile(), 600, teacher_dir="t")
     assert plain["num_train_epochs"] == TARGET_EPOCHS and "teacher_dir" not in plain
-    assert distilled["num_train_epochs"] == DISTILLED_TARGET_EPOCHS > TARGET_EPOCHS
+    # A budget that pays for SAMPLED_TARGET_EPOCHS draws items from the teacher; a tighter one distils without.
+    assert distilled["num_train_epochs"] == SAMPLED_TARGET_EPOCHS > DISTILLED_TARGET_EPOCHS > TARGET_EPOCHS
     assert distilled["teacher_dir"] == "t" and distilled["teacher_weight"] == DEFAULT_TEACHER_WEIGHT
+    assert distilled["teacher_sampling"] == TEACHER_SAMPLING > 0
+    twenty_epochs = 20 * epoch_cpu_seconds(profile(), MIN_HISTORY, alignment=False) / 60
+    tight = derive_preset(profile(), twenty_epochs, teacher_dir="t")
+    assert tight["num_train_epochs"] == DISTILLED_TARGET_EPOCHS and tight["teacher_sampling"] == 0.0
     paths = write_sft_data(tmp_path)
     base = ["preset", "--data", paths["dataset_dir"], "--index", paths["index_dir"], "--out", str(tmp_path / "p.yaml")]
     SASRec(SASRecConfig(num_items=12, max_len=8, hidden_size=16, num_heads=2)).save_pretrained(tmp_path / "ok")
@@ -141,6 +146,7 @@ def test_a_teacher_distils_with_the_soft_targets_alone_and_more_epochs(tmp_path,
     assert "distilled from" in capsys.readouterr().out
     data, _, _, _ = parse_sft_args(["--config", str(tmp_path / "p.yaml"), "--output_dir", str(tmp_path / "model")])
     assert data.teacher_dir == str(tmp_path / "ok") and data.teacher_weight == DEFAULT_TEACHER_WEIGHT
+    assert data.teacher_sampling == TEACHER_SAMPLING  # the fixture's few users: 24 epochs fit in the default budget
     # A SASRec of another catalogue, or no SASRec at all, is named before anything is written.
     SASRec(SASRecConfig(num_items=30, max_len=8, hidden_size=16, num_heads=2)).save_pretrained(tmp_path / "other")
     out = [*base[:-1], str(tmp_path / "q.yaml")]

@@ -81,5 +81,6 @@ def run(arguments: PresetArguments) -> int:
         f"max_length {options['max_length']}, {options['num_train_epochs']} epochs of batch "
         f"{options['per_device_train_batch_size']}"
         + (f", distilled from {arguments.teacher}" if arguments.teacher else "")
+        + (f" (teacher_sampling {options['teacher_sampling']})" if options.get("teacher_sampling") else "")
     )
     return 0

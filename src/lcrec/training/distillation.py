@@ -8,6 +8,12 @@ Each index token of a target item is trained on (1 - weight) x its usual cross-e
 against q; every other labelled token (EOS, text) keeps its usual loss. Items are read back from the rows' index
 tokens, so every task whose completion is an item after items in its prompt (`sequence`, `seqrec`) is distilled,
 and other rows keep the plain loss. SASRec reads a row's items as one of its training windows (right-aligned).
+
+With `sampling` p > 0, each distilled item is, with probability p, replaced in the model's input by an item drawn from
+the teacher's distribution at that point, and its tokens are trained on the teacher's targets along the drawn item's
+codes (sequence-level distillation). Trained on the true prefixes alone, the model never learns the teacher's
+next-level choice under the prefixes that beam search also keeps; drawn items show it those the teacher finds likely.
+Later items keep the targets the teacher gives the true sequence (one teacher pass per batch).
 """
 
 from __future__ import annotations
@@ -28,17 +34,22 @@ class TeacherTargets:
 
     rows: torch.Tensor  # (targets,) batch row of each target item
     starts: torch.Tensor  # (targets,) position of the item's first index token
-    level_targets: torch.Tensor  # (targets, levels, widest codebook) q(code_l | true code_<l); 0 past a codebook
+    level_targets: torch.Tensor  # (targets, levels, widest codebook) q(code_l | the item's code_<l); 0 past a codebook
+    input_ids: torch.Tensor  # the batch as the model reads it: drawn items (`sampling`) in place of true ones
+    labels: torch.Tensor  # its labels, the drawn items' tokens at their positions
 
 
 class SASRecTeacher:
     """A trained SASRec (`lcrec baseline sasrec --save_model DIR`) read against an LC-Rec tokenizer's item index."""
 
-    def __init__(self, sasrec: SASRec, tokenizer, temperature: float = 1.0):
+    def __init__(self, sasrec: SASRec, tokenizer, temperature: float = 1.0, sampling: float = 0.0):
         if temperature <= 0:
             raise ValueError(f"the teacher temperature must be > 0, got {temperature}")
+        if not 0 <= sampling <= 1:
+            raise ValueError(f"the teacher sampling rate must be in [0, 1], got {sampling}")
         self.sasrec = sasrec.eval().requires_grad_(False)
         self.temperature = temperature
+        self.sampling = sampling
         index = tokenizer.item_index
         self.token_ids = tokenizer.index_token_ids  # (levels, widest codebook), -1 past a level's codebook
         self.code_of, self.level_of = inverse_token_tables(self.token_ids)
@@ -62,7 +73,7 @@ class SASRecTeacher:
         """What training_results.json and the model card say of the teacher (its settings, no paths)."""
         config = self.sasrec.config
         teacher = f"SASRec ({config.num_layers} layers, {config.hidden_size} dims, {config.loss} loss)"
-        return {"teacher": teacher, "weight": weight, "temperature": self.temperature}
+        return {"teacher": teacher, "weight": weight, "temperature": self.temperature, "sampling": self.sampling}
 
     def _on(self, device: torch.device) -> None:
         """Move the teacher and its tables to the batches' device (once)."""
@@ -75,7 +86,8 @@ class SASRecTeacher:
 
     @torch.no_grad()
     def targets(self, input_ids: torch.Tensor, labels: torch.Tensor) -> TeacherTargets:
-        """The teacher's level targets for every labelled item of `input_ids` that follows another item in its row."""
+        """The teacher's level targets for every labelled item of `input_ids` that follows another item in its row
+        (with `sampling`, some of those items replaced by drawn ones: see the module docstring)."""
         device = input_ids.device
         self._on(device)
         batch, length = input_ids.shape
@@ -100,18 +112,38 @@ class SASRecTeacher:
         rows, starts = torch.nonzero(is_item & (labels != -100) & (ordinal >= 1) & (slot >= 1), as_tuple=True)
         targets = torch.zeros((len(rows), levels, self.width), device=device)
         if len(rows) == 0:
-            return TeacherTargets(rows, starts, targets)
+            return TeacherTargets(rows, starts, targets, input_ids, labels)
         states = self.sasrec.encode(sequence)[rows, slot[rows, starts] - 1]
         weights = F.softmax(self.sasrec.item_logits(states).float() / self.temperature, dim=-1)
-        true = self.item_codes[item_at[rows, starts]]
+        items = item_at[rows, starts]
+        if self.sampling > 0:
+            input_ids, labels, items = self._draw(input_ids, labels, rows, starts, items, weights)
+        path = self.item_codes[items]
         for depth in range(levels):
             codes = self.item_codes[:, depth]
             mass = torch.zeros((len(rows), self.width), device=device).scatter_add_(
                 1, codes.clamp(min=0).expand(len(rows), -1), weights * (codes >= 0)
             )
             targets[:, depth] = mass / mass.sum(1, keepdim=True).clamp(min=1e-12)
-            weights = weights * (codes == true[:, depth : depth + 1])
-        return TeacherTargets(rows, starts, targets)
+            weights = weights * (codes == path[:, depth : depth + 1])
+        return TeacherTargets(rows, starts, targets, input_ids, labels)
+
+    def _draw(self, input_ids, labels, rows, starts, items, weights):
+        """Replace each target item, with probability `sampling`, by an item drawn from the teacher's `weights`
+        (torch's seeded generator); returns the new input_ids, labels and target items."""
+        drawn = torch.rand(len(items), device=items.device) < self.sampling
+        if not drawn.any():
+            return input_ids, labels, items
+        items = items.clone()
+        indexed = self.item_codes[:, 0] >= 0  # only items the index knows can be written as tokens
+        items[drawn] = torch.multinomial(weights[drawn] * indexed, 1).squeeze(1)
+        input_ids, labels = input_ids.clone(), labels.clone()
+        levels = torch.arange(self.levels, device=items.device)
+        tokens = self.token_ids[levels, self.item_codes[items[drawn]]]  # (drawn, levels)
+        positions = starts[drawn, None] + levels
+        input_ids[rows[drawn, None], positions] = tokens
+        labels[rows[drawn, None], positions] = tokens
+        return input_ids, labels, items
 
     def token_positions(self, targets: TeacherTargets) -> tuple[torch.Tensor, torch.Tensor]:
         """(rows, positions) whose next token is a distilled index token: each target's levels in order."""

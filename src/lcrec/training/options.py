@@ -90,6 +90,13 @@ class DataOptions:
     teacher_temperature: float = field(
         default=DEFAULT_TEACHER_TEMPERATURE, metadata={"help": "temperature of the teacher's softmax (> 0)"}
     )
+    teacher_sampling: float = field(
+        default=0.0,
+        metadata={
+            "help": "probability that a distilled item is replaced in the input by an item drawn from the teacher, "
+            "trained on the teacher's targets along the drawn item's codes (sequence-level distillation), in [0, 1]"
+        },
+    )
     overwrite: bool = field(
         default=False,
         metadata={
@@ -117,6 +124,8 @@ class DataOptions:
             raise ValueError(f"teacher_weight must be in [0, 1], got {self.teacher_weight}")
         if not self.teacher_temperature > 0:
             raise ValueError(f"teacher_temperature must be > 0, got {self.teacher_temperature}")
+        if not 0.0 <= self.teacher_sampling <= 1.0:
+            raise ValueError(f"teacher_sampling must be in [0, 1], got {self.teacher_sampling}")
         for name in (
             "fusionseqrec_samples",
             "seqrec_samples",

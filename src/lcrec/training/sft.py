@@ -93,7 +93,11 @@ def run_sft(data: DataOptions, model_options: ModelOptions, lora: LoraOptions, a
         for i, draw in enumerate(draws)
     ]
     validation = tokenize_prompt_completion(validation, tokenizer, args.max_length, name="validation")
-    teacher = SASRecTeacher(teacher_model, tokenizer, data.teacher_temperature) if teacher_model else None
+    teacher = (
+        SASRecTeacher(teacher_model, tokenizer, data.teacher_temperature, data.teacher_sampling)
+        if teacher_model
+        else None
+    )
     trainer = LCRecSFTTrainer(
         model=model,
         args=args,

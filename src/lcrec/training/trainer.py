@@ -73,7 +73,9 @@ class LCRecSFTTrainer(SFTTrainer):
     def _distilled_loss(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
         """Each distilled token mixes its cross-entropy with the teacher's (`teacher_weight`); every other labelled
         token keeps its cross-entropy. The head runs only at labelled positions, never on the whole batch."""
-        input_ids, labels = inputs["input_ids"], inputs["labels"]
+        # The teacher reads the batch first: with `sampling` it replaces some target items by drawn ones.
+        targets = self.teacher.targets(inputs["input_ids"], inputs["labels"])
+        input_ids, labels = targets.input_ids, targets.labels
         # Through the (possibly DDP-wrapped) model, so its gradient synchronisation sees the forward; the final
         # normed hidden states are `hidden_states[-1]`, and the head runs on one position only there.
         outputs = model(
@@ -90,7 +92,6 @@ class LCRecSFTTrainer(SFTTrainer):
         rows, positions = torch.nonzero(next_labels != -100, as_tuple=True)
         log_probs = F.log_softmax(head(hidden[rows, positions]).float(), dim=-1)
         token_loss = -log_probs.gather(1, next_labels[rows, positions].unsqueeze(1)).squeeze(1)
-        targets = self.teacher.targets(input_ids, labels)
         if len(targets.rows):
             slot = torch.full(labels.shape, -1, dtype=torch.int64, device=labels.device)
             slot[rows, positions] = torch.arange(len(rows), device=labels.device)
