@@ -196,6 +196,13 @@ def test_lcrec_train_with_a_teacher_records_it(tmp_path, one_torch_thread):
     )
     losses = [entry["loss"] for entry in record["log_history"] if "loss" in entry]
     assert losses and all(np.isfinite(losses))
+    # A folder trained before drawn items existed (no "sampling" in its record) still renders its card.
+    from lcrec.cards import write_model_card
+
+    del record["distillation"]["sampling"]
+    (tmp_path / "model" / "training_results.json").write_text(json.dumps(record))
+    card = write_model_card(tmp_path / "model").read_text()
+    assert "| distilled from | SASRec (2 layers, 16 dims, ce loss), weight 0.9, temperature 1.0 |" in card
 
 
 def test_a_missing_teacher_folder_is_named(tmp_path, capsys):
