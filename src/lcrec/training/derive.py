@@ -17,8 +17,8 @@ the README's Results (Amazon Scientific and MovieLens-100K, the 0.7M scratch Lla
   DISTILLED_TARGET_EPOCHS passes, since the teacher's targets keep the model from over-fitting the one-hot ones
   (Scientific, two seeds each: 8 / 12 / 16 / 24 epochs, README Results); a step costs what a plain one does.
   When the budget pays for SAMPLED_TARGET_EPOCHS, half the distilled items are drawn from the teacher
-  (`teacher_sampling`), which kept Scientific improving up to epoch 22 and beat 16 epochs without drawing on both
-  seeds; with fewer epochs drawing did not help (16 epochs at 0.3: level), so a tighter budget does not draw.
+  (`teacher_sampling`), which kept Scientific improving up to epochs 22-23 and beat 16 epochs without drawing on all
+  three seeds; with fewer epochs drawing did not help (16 epochs at 0.3: level), so a tighter budget does not draw.
 - checkpoint: validation NDCG@10 on up to RANKING_EVAL_USERS seeded users at every epoch picks the checkpoint, as
   SASRec's early stopping does (on Scientific all 2,843 users chose better checkpoints than 1,000: a flat curve
   read on a small sample picks a noisy early peak).
