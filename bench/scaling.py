@@ -147,7 +147,8 @@ def plot(results: dict, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    legend_inches = 0.2 * ((len(results) + 1) // 2) + 0.1  # two legend columns below the panels
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2 + legend_inches))
     for name, points in results.items():
         style = {"color": "black", "linestyle": "--"} if name.startswith("SASRec") else {"marker": "o"}
         for axis, metric in zip(axes, ("HR@10", "NDCG@10")):
@@ -156,9 +157,11 @@ def plot(results: dict, path: Path, title: str) -> None:
         axis.set_xlabel("training CPU minutes (one thread)")
         axis.set_ylabel(f"validation {metric}")
         axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    # One legend below both panels, so that it hides no curve.
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
     figure.suptitle(title)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, legend_inches / (4.2 + legend_inches), 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
 
