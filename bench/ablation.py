@@ -51,6 +51,10 @@ VARIANTS = {
         {"teacher_sampling": 0.0, "num_train_epochs": 16},
     ),
     "letter, distilled, drawn items 0.5, 24 epochs (the preset)": ("letter", {}),
+    # Tried against the preset, not kept (README Ablation).
+    "the preset, 36 epochs": ("letter", {"num_train_epochs": 36}),
+    "the preset, 1.55M model (192 wide)": ("letter", {"scratch_hidden_size": 192, "scratch_intermediate_size": 576}),
+    "the preset, 2.5M model (256 wide)": ("letter", {"scratch_hidden_size": 256, "scratch_intermediate_size": 768}),
 }
 
 
