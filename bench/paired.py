@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--sasrec", required=True, help="SASRec folder (`lcrec baseline --save_model`)")
     parser.add_argument("--data", required=True, help="prepared dataset folder both were trained on")
     parser.add_argument("--split", default="test", choices=("test", "validation"))
-    parser.add_argument("--resamples", type=int, default=10_000)
+    parser.add_argument("--resamples", type=int, help="bootstrap resamples (default: lcrec's, 10,000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     args = parser.parse_args()
 
@@ -33,11 +33,13 @@ def main() -> None:
 
     from lcrec import LCRecForCausalLM
     from lcrec.data import load_prepared
-    from lcrec.evaluation import check_catalogue, mcnemar_exact, paired_bootstrap
+    from lcrec.evaluation import EvaluationConfig, check_catalogue, mcnemar_exact, paired_bootstrap
     from lcrec.evaluation.baselines.evaluate import split_rows
     from lcrec.evaluation.baselines.sasrec import SASRec
     from lcrec.evaluation.metrics import user_metrics
+    from lcrec.evaluation.paired import DEFAULT_RESAMPLES
     from lcrec.evaluation.ranking import rank_by_scores
+    from lcrec.evaluation.runner import rank_users
     from lcrec.generation import resolve_num_beams
 
     dataset = load_prepared(args.data)
@@ -47,9 +49,10 @@ def main() -> None:
     model = LCRecForCausalLM.from_pretrained(args.model)
     check_catalogue(model.tokenizer, dataset)
     model.eval()
-    prompts = [[item for item in history if item in catalogue] for history in histories]
     beams = resolve_num_beams(model, None, 10)
-    lcrec_ranked = [[item for item, _ in items] for items in model.recommend(prompts, top_k=beams, num_beams=beams)]
+    config = EvaluationConfig(split=args.split)
+    ranked = rank_users(model, histories, range(len(histories)), [0], beams, config, catalogue, show_progress=True)
+    lcrec_ranked = [items for _, _, items in ranked]
     sasrec = SASRec.from_pretrained(args.sasrec)
     sasrec_ranked = rank_by_scores(sasrec.score, histories, 10, exclude_history=False)
 
@@ -57,11 +60,12 @@ def main() -> None:
     for method, ranked in (("LC-Rec", lcrec_ranked), ("SASRec", sasrec_ranked)):
         rows = [user_metrics(items, target, METRICS) for items, target in zip(ranked, targets)]
         per_user[method] = {name: np.array([row[name] for row in rows]) for name in METRICS}
-    print(f"{args.split} split, {len(targets)} users; {args.resamples} resamples of users (seed {args.seed})")
+    resamples = args.resamples or DEFAULT_RESAMPLES
+    print(f"{args.split} split, {len(targets)} users; {resamples} resamples of users (seed {args.seed})")
     print("| metric | LC-Rec | SASRec | LC-Rec - SASRec [95% interval] | LC-Rec / SASRec [95% interval] |")
     print("|---|---|---|---|---|")
     for name in METRICS:
-        result = paired_bootstrap(per_user["LC-Rec"][name], per_user["SASRec"][name], args.resamples, seed=args.seed)
+        result = paired_bootstrap(per_user["LC-Rec"][name], per_user["SASRec"][name], resamples, seed=args.seed)
         print(
             f"| {name} | {result.mean_a:.4f} | {result.mean_b:.4f} | {result.difference:+.4f} "
             f"[{result.difference_low:+.4f}, {result.difference_high:+.4f}] | {result.ratio:.3f}x "

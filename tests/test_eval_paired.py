@@ -29,7 +29,7 @@ def test_interval_is_paired_and_matches_the_normal_approximation():
     assert half_width == pytest.approx(1.96 * np.std(a - b) / math.sqrt(4000), rel=0.1)
     assert result.difference_low < result.difference < result.difference_high
     assert result.ratio_low < result.ratio < result.ratio_high
-    assert result.to_dict()["users"] == 4000
+    assert result.users == 4000
 
 
 def test_the_seed_fixes_the_interval():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,9 +32,6 @@ class PairedComparison:
     ratio_high: float
     confidence: float
     resamples: int
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def paired_bootstrap(

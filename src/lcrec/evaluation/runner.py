@@ -87,9 +87,7 @@ def evaluate_model(
     started = time.perf_counter()
     positions = list(range(len(rows)))
     with state.split_between_processes(positions, apply_padding=True) as local:
-        local_results = _recommend_all(
-            model, histories, local, templates, beams, config, catalogue, state.is_main_process
-        )
+        local_results = rank_users(model, histories, local, templates, beams, config, catalogue, state.is_main_process)
     results = gather_object(local_results) if state.num_processes > 1 else local_results
     seconds = time.perf_counter() - started
 
@@ -136,10 +134,11 @@ def evaluate_model(
     return record
 
 
-def _recommend_all(
+def rank_users(
     model, histories, positions, templates, beams, config, catalogue, show_progress
 ) -> list[tuple[int, int, list[int]]]:
-    """(position, template, ranked item ids) for this process's share; unknown history items are skipped.
+    """(position, template, ranked item ids) for the users at `positions` (this process's share); unknown history
+    items are skipped, and a user with no known item gets an empty list (a miss).
 
     All of a template's users go to one `recommend` call: the decoder batches them itself (`config.batch_size`
     users per prefill and decoding loop; None lets it choose), which is far faster than many small calls.

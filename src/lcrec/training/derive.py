@@ -104,8 +104,8 @@ def training_tokens_per_cpu_second(window: int) -> float:
 
 def epoch_cpu_seconds(profile: DataProfile, window: int, alignment: bool) -> float:
     """Estimated CPU seconds (one torch thread) of one epoch: training plus the evaluation after it."""
-    ranking = EPOCH_OVERHEAD_CPU_SECONDS + RANKING_SECONDS_PER_USER * min(RANKING_EVAL_USERS, profile.users)
-    return epoch_tokens(profile, window, alignment) / training_tokens_per_cpu_second(window) + ranking
+    evaluation = EPOCH_OVERHEAD_CPU_SECONDS + RANKING_SECONDS_PER_USER * min(RANKING_EVAL_USERS, profile.users)
+    return epoch_tokens(profile, window, alignment) / training_tokens_per_cpu_second(window) + evaluation
 
 
 def epoch_tokens(profile: DataProfile, window: int, alignment: bool) -> int:
