@@ -20,10 +20,10 @@ import os
 import platform
 from pathlib import Path
 
-# name, source, SFT preset, index recipe (collaborative source or None: text only)
+# name, source, SFT preset, index recipe (collaborative source or None: text only), teacher with item text
 DATASETS = {
-    "scientific": ("Amazon Scientific", "../shared/data/scientific", "scientific-cpu", "sasrec"),
-    "ml-100k": ("MovieLens-100K", "ml-100k", "ml-100k-cpu", None),
+    "scientific": ("Amazon Scientific", "../shared/data/scientific", "scientific-cpu", "sasrec", True),
+    "ml-100k": ("MovieLens-100K", "ml-100k", "ml-100k-cpu", None, False),
 }
 
 
@@ -108,7 +108,7 @@ def main() -> None:
         exclude_history=args.exclude_history,
     )
     for key in args.datasets.split(","):
-        name, source, preset, collaborative = DATASETS[key]
+        name, source, preset, collaborative, teacher_item_text = DATASETS[key]
         mode = {}
         if args.collaborative == "none":
             collaborative = None
@@ -124,6 +124,7 @@ def main() -> None:
             sasrec_seconds=args.sasrec_seconds,
             reuse=args.reuse,
             collaborative=collaborative,
+            teacher_item_text=teacher_item_text,
             data_dir=args.data_dir,
             index_dir=args.index_dir,
             **mode,

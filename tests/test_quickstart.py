@@ -185,6 +185,35 @@ def test_a_distilling_preset_learns_from_the_sasrec_of_its_own_run(tmp_path):
     assert json.loads((tmp_path / "plain" / "model" / "training_results.json").read_text())["distillation"] is None
 
 
+@pytest.mark.slow
+def test_an_item_text_teacher_is_trained_from_the_index_text_vectors(tmp_path):
+    """`teacher_item_text`: the teacher is lcrec.training.teacher's SASRec, read from the index's embeddings."""
+    from safetensors.numpy import save_file
+
+    from lcrec.indexing.embedding import EMBEDDINGS_NAME
+
+    distilling = TINY_PRESET.replace("[seqrec, item2index, index2item]", "[sequence]")
+    options, num_items = tiny_quickstart_options(tmp_path, distilling + "teacher_dir: set-by-the-workflow\n")
+    changes = {"baselines": False, "teacher_item_text": True, "teacher_epochs": 2}
+    options = QuickstartOptions(**{**options.__dict__, **changes})
+    evaluation = EvaluationConfig(split="validation", max_users=10, num_beams=num_items)
+    # An index without text vectors stops the run at the teacher, before SFT, naming the file.
+    with pytest.raises(FileNotFoundError, match=f"index/{EMBEDDINGS_NAME}: no item embeddings"):
+        run_quickstart(options, evaluation)
+    assert not (tmp_path / "run" / "model").exists()
+    vectors = np.random.default_rng(0).normal(size=(num_items, 8)).astype(np.float32)
+    save_file({"embeddings": vectors}, str(tmp_path / "index" / EMBEDDINGS_NAME))
+    assert set(run_quickstart(options, evaluation)) == {"LC-Rec"}
+    run = tmp_path / "run"
+    facts = json.loads((run / "teacher" / "teacher.json").read_text())
+    assert facts["item_text"] is True and facts["epochs"] == facts["kept_epoch"] == 2
+    assert "SASRec teacher (item text)" in json.loads((run / "pipeline.json").read_text())["stage_seconds"]
+    distillation = json.loads((run / "model" / "training_results.json").read_text())["distillation"]
+    assert distillation["teacher"].startswith("SASRec") and "item text vectors (8 dims)" in distillation["teacher"]
+    with pytest.raises(ValueError, match="teacher_epochs must be >= 1"):
+        QuickstartOptions(teacher_epochs=0)
+
+
 def test_sft_overrides_of_options_the_workflow_sets_are_refused_before_any_work(tmp_path):
     # `seed` comes from QuickstartOptions.seed (index, SFT and SASRec): an override would be silently replaced.
     out = tmp_path / "qs"

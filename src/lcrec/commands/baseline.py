@@ -1,7 +1,9 @@
 """`lcrec baseline --model sasrec|pop --data DIR`: a classic baseline on the same split and metric code as LC-Rec.
 
 Fits on the train split (SASRec: early stopping on the validation split's NDCG@10) and evaluates on --split with
-the same metrics, users (--max_users/--user_seed) and history exclusion as `lcrec evaluate`.
+the same metrics, users (--max_users/--user_seed) and history exclusion as `lcrec evaluate`. The distillation
+teacher of the CPU presets is a SASRec as well: `--item_text INDEX --early_stopping false --max_epochs 16
+--save_model DIR` (item text vectors in its item table, a fixed schedule; see `lcrec.training.teacher`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ class BaselineArguments:
     data: str = field(metadata={"help": "prepared dataset folder (`lcrec prepare --out`)"})
     out: str | None = field(default=None, metadata={"help": "metrics JSON path (None: print only)"})
     save_model: str | None = field(default=None, metadata={"help": "folder for the SASRec weights (None: not saved)"})
+    item_text: str | None = field(
+        default=None,
+        metadata={
+            "help": "SASRec only: an `lcrec index` folder (or its embeddings.safetensors) whose item text vectors "
+            "join the item table while training, as the distillation teacher of the CPU presets is trained "
+            "(None: item ids alone, the reported baseline)"
+        },
+    )
     overwrite: bool = field(
         default=False,
         metadata={
@@ -69,7 +79,14 @@ def run(arguments: BaselineArguments, users: UserSelection, config: SASRecConfig
             signature=(CONFIG_NAME, WEIGHTS_NAME),
         )
     dataset = load_prepared(arguments.data)
-    record = run_baseline(arguments.model, dataset, users, sasrec_config=config, model_dir=arguments.save_model)
+    item_text = None
+    if arguments.item_text is not None:
+        from ..indexing.embedding import read_item_embeddings
+
+        item_text = read_item_embeddings(arguments.item_text, len(dataset["items"]))
+    record = run_baseline(
+        arguments.model, dataset, users, sasrec_config=config, model_dir=arguments.save_model, item_text=item_text
+    )
     print(format_table({record["method"]: record}))
     if arguments.out:
         write_json(arguments.out, record)

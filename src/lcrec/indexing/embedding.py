@@ -258,3 +258,28 @@ def embed_items(
         }
         save_with(cache, lambda path: save_file({"embeddings": embeddings}, str(path), metadata=metadata))
     return embeddings
+
+
+def read_item_embeddings(path: str | os.PathLike, num_items: int) -> np.ndarray:
+    """The (num_items, dim) item text vectors `lcrec index` wrote (its folder or its `embeddings.safetensors`)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    file = path / EMBEDDINGS_NAME if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no item embeddings (an `lcrec index` folder holds {EMBEDDINGS_NAME})")
+    try:
+        tensors = load_file(str(file))
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"{file}: not a readable safetensors file ({error})") from error
+    if "embeddings" not in tensors:
+        raise ValueError(f"{file}: no 'embeddings' tensor (has {sorted(tensors)})")
+    embeddings = tensors["embeddings"]
+    if embeddings.ndim != 2 or embeddings.shape[0] != num_items:
+        raise ValueError(
+            f"{file}: embeddings have shape {tuple(embeddings.shape)}, expected ({num_items}, dim): one row per item "
+            "of the prepared dataset (an index built from other data?)"
+        )
+    check_finite(embeddings, range(num_items))
+    return embeddings.astype(np.float32)

@@ -72,7 +72,8 @@ class SASRecTeacher:
     def record(self, weight: float) -> dict:
         """What training_results.json and the model card say of the teacher (its settings, no paths)."""
         config = self.sasrec.config
-        teacher = f"SASRec ({config.num_layers} layers, {config.hidden_size} dims, {config.loss} loss)"
+        text = f", item text vectors ({config.item_text_dim} dims)" if config.item_text_dim else ""
+        teacher = f"SASRec ({config.num_layers} layers, {config.hidden_size} dims, {config.loss} loss{text})"
         return {"teacher": teacher, "weight": weight, "temperature": self.temperature, "sampling": self.sampling}
 
     def _on(self, device: torch.device) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from ..evaluation.config import EvaluationConfig
 from ..indexing.collaborative import COLLABORATIVE_MODES, DEFAULT_COLLABORATIVE_MODE
 from ..io_utils import check_output_dir, mark_output, write_json
+from ..training.teacher import TEACHER_EPOCHS
 
 COMMAND = "quickstart"
 SFT_STAGE = "task mix + SFT"
@@ -61,6 +62,17 @@ class QuickstartOptions:
         default=DEFAULT_COLLABORATIVE_MODE,
         metadata={"help": "how the SASRec vectors shape the index: letter, concat or only (`lcrec index --help`)"},
     )
+    teacher_item_text: bool = field(
+        default=False,
+        metadata={
+            "help": "a distilling preset learns from a SASRec with the index's item text vectors in its item table, "
+            "trained a fixed schedule (lcrec.training.teacher; the Scientific preset's teacher), instead of the "
+            "run's SASRec baseline (the MovieLens preset's)"
+        },
+    )
+    teacher_epochs: int = field(
+        default=TEACHER_EPOCHS, metadata={"help": "epochs of the item-text teacher (`teacher_item_text`)"}
+    )
     baselines: bool = field(default=True, metadata={"help": "also fit and evaluate most-popular and SASRec"})
     data_dir: str | None = field(
         default=None, metadata={"help": "prepared dataset folder, built once and shared (None: OUT/data)"}
@@ -91,6 +103,8 @@ class QuickstartOptions:
             raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
         if self.index_epochs is not None and self.index_epochs < 1:
             raise ValueError(f"index_epochs must be >= 1 or None, got {self.index_epochs}")
+        if self.teacher_epochs < 1:
+            raise ValueError(f"teacher_epochs must be >= 1, got {self.teacher_epochs}")
         if self.sasrec_seconds <= 0:
             raise ValueError(f"sasrec_seconds must be > 0, got {self.sasrec_seconds}")
         if self.collaborative not in (None, "sasrec") or self.collaborative_mode not in COLLABORATIVE_MODES:
@@ -139,7 +153,9 @@ def run_quickstart(
     preset = resolve_preset(options.preset)
     # A distilling preset learns from this run's SASRec, unless the caller names the teacher (None: no distillation).
     own_teacher = preset_distils(preset) and "teacher_dir" not in (sft_overrides or {})
-    teacher_dir = baseline_dir / "sasrec" if own_teacher else None
+    teacher_dir = None
+    if own_teacher:
+        teacher_dir = out / "teacher" if options.teacher_item_text else baseline_dir / "sasrec"
     settings = _workflow_sft_settings(options, data_dir, index_dir, model_dir, teacher_dir)
     owned = sorted(set(sft_overrides or {}) & set(settings))
     if owned:  # the workflow sets these itself: an override would be silently replaced
@@ -177,9 +193,9 @@ def run_quickstart(
     baselines = {}
     if options.baselines:
         baselines = _run_baselines(options, evaluation, dataset, baseline_dir, seconds, cpu_seconds)
-    elif teacher_dir:
-        with stage("SASRec teacher", seconds, cpu_seconds):
-            _train_teacher(options, dataset, teacher_dir)
+    if teacher_dir and (options.teacher_item_text or not options.baselines):
+        with stage("SASRec teacher" + (" (item text)" if options.teacher_item_text else ""), seconds, cpu_seconds):
+            _train_teacher(options, dataset, index_dir, teacher_dir)
 
     with stage(SFT_STAGE, seconds, cpu_seconds):
         _train(
@@ -250,16 +266,24 @@ def _sasrec_config(options: QuickstartOptions):
     return SASRecConfig(max_seconds=options.sasrec_seconds, seed=options.seed)
 
 
-def _train_teacher(options: QuickstartOptions, dataset, teacher_dir: Path) -> None:
-    """The SASRec baseline's training alone (early stopping on validation), saved as the distillation teacher."""
+def _train_teacher(options: QuickstartOptions, dataset, index_dir: Path, teacher_dir: Path) -> None:
+    """The distillation teacher: the text SASRec of lcrec.training.teacher, or the SASRec baseline's training alone
+    (early stopping on validation) when the baselines are not run."""
     from ..evaluation.baselines import fit_baseline
+    from ..training.teacher import train_teacher
 
     if options.reuse and (teacher_dir / "sasrec.safetensors").is_file():
         print(f"reusing {teacher_dir}")
         return
-    model, facts = fit_baseline("sasrec", dataset, sasrec_config=_sasrec_config(options))
-    model.save_pretrained(teacher_dir)
-    print(f"SASRec teacher (best epoch {facts['best_epoch']} of {facts['epochs']}) -> {teacher_dir}")
+    if options.teacher_item_text:
+        facts = train_teacher(
+            dataset, index_dir, teacher_dir, options.seed, options.teacher_epochs, options.sasrec_seconds
+        )
+        write_json(teacher_dir / "teacher.json", facts)
+    else:
+        model, facts = fit_baseline("sasrec", dataset, sasrec_config=_sasrec_config(options))
+        model.save_pretrained(teacher_dir)
+    print(f"SASRec teacher (kept epoch {facts['kept_epoch']} of {facts['epochs']}) -> {teacher_dir}")
 
 
 def _print_results(options: QuickstartOptions, dataset, records: dict[str, dict]) -> None:
@@ -332,7 +356,7 @@ def _workflow_sft_settings(
         "overwrite": (options.overwrite, "overwrite"),
     }
     if teacher_dir:
-        settings["teacher_dir"] = (str(teacher_dir), "out (the run's SASRec baseline)")
+        settings["teacher_dir"] = (str(teacher_dir), "out (the run's SASRec teacher)")
     if options.max_steps:
         settings["max_steps"] = (options.max_steps, "max_steps")
     if options.tasks:

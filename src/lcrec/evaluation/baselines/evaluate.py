@@ -84,10 +84,12 @@ def fit_baseline(
     dataset: DatasetDict,
     exclude_history: bool = False,
     sasrec_config: SASRecConfig | None = None,
+    item_text: np.ndarray | None = None,
 ) -> tuple[MostPopular | SASRec, dict]:
     """Train `name` ("most_popular" or "sasrec") on the train split; returns the model and training facts.
 
-    SASRec stops early on the validation split's NDCG@10 (all validation users, the same history exclusion).
+    SASRec stops early on the validation split's NDCG@10 (all validation users, the same history exclusion) unless
+    its config turns early stopping off; `item_text` (one text vector per item) joins its item table while training.
     """
     method = canonical_name(name)
     num_items = len(dataset["items"])
@@ -104,13 +106,17 @@ def fit_baseline(
     def validate(model: SASRec) -> float:
         return evaluate_scorer(model.score, validation_histories, validation_targets, exclude_history)["NDCG@10"]
 
-    model, log = train_sasrec(sequences, config, validate)
+    model, log = train_sasrec(sequences, config, validate, item_text)
     best = max(log, key=lambda entry: entry.get("validation", float("-inf")))
+    kept = best if config.early_stopping else log[-1]
     return model, {
         "config": asdict(config),
+        "item_text": item_text is not None,
         "epochs": len(log),
         "best_epoch": best["epoch"],
         "best_validation_NDCG@10": best.get("validation"),
+        "kept_epoch": kept["epoch"],
+        "kept_validation_NDCG@10": kept.get("validation"),
     }
 
 
@@ -120,13 +126,16 @@ def run_baseline(
     users: UserSelection | None = None,
     sasrec_config: SASRecConfig | None = None,
     model_dir: str | None = None,
+    item_text: np.ndarray | None = None,
 ) -> dict:
     """Fit, evaluate on the users `users` selects (pass the LC-Rec evaluation's config to score the same users with
     the same exclusion rule), and return a metrics.json record; SASRec weights go to `model_dir` when given."""
     method = canonical_name(name)
     users = users or UserSelection()
     started = time.perf_counter()
-    model, facts = fit_baseline(method, dataset, users.exclude_history, sasrec_config)
+    if item_text is not None and method != "sasrec":
+        raise ValueError(f"item text vectors are a SASRec option; {method} takes none")
+    model, facts = fit_baseline(method, dataset, users.exclude_history, sasrec_config, item_text)
     fit_seconds = time.perf_counter() - started
     if model_dir is not None and isinstance(model, SASRec):
         model.save_pretrained(model_dir)

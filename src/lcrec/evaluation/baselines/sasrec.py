@@ -13,7 +13,7 @@ import os
 import time
 from argparse import SUPPRESS
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +38,8 @@ class SASRecConfig:
 
     # Set from the dataset by fit_baseline (so hidden from `lcrec baseline`); a saved model records it.
     num_items: int = field(default=0, metadata={"help": SUPPRESS})
+    # Set by training with item text vectors (`SASRec.add_item_text`): their width, folded into the item table.
+    item_text_dim: int = field(default=0, metadata={"help": SUPPRESS})
     max_len: int = field(default=50, metadata={"help": "most recent items the model reads"})
     hidden_size: int = field(default=64, metadata={"help": "item embedding and transformer width"})
     num_layers: int = field(default=2, metadata={"help": "self-attention blocks"})
@@ -52,6 +54,13 @@ class SASRecConfig:
     batch_size: int = field(default=128, metadata={"help": "training windows per step"})
     max_epochs: int = field(default=200, metadata={"help": "most training epochs"})
     patience: int = field(default=5, metadata={"help": "epochs without a better validation NDCG@10 before stopping"})
+    early_stopping: bool = field(
+        default=True,
+        metadata={
+            "help": "keep the best validation epoch and stop after `patience` epochs without a better one; False: "
+            "train max_epochs and keep the last (a distillation teacher is trained so)"
+        },
+    )
     max_seconds: float | None = field(
         default=None, metadata={"help": "training time budget in seconds (None: no limit but max_epochs)"}
     )
@@ -74,8 +83,8 @@ class SASRecConfig:
             )
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise ValueError(f"max_seconds must be > 0 or None, got {self.max_seconds}")
-        if self.num_items < 0:
-            raise ValueError(f"num_items must be >= 0, got {self.num_items}")
+        if self.num_items < 0 or self.item_text_dim < 0:
+            raise ValueError(f"num_items and item_text_dim must be >= 0, got {self.num_items}, {self.item_text_dim}")
 
 
 class _Block(nn.Module):
@@ -106,6 +115,29 @@ class _Block(nn.Module):
         return hidden + self.dropout(self.ffn(self.ffn_norm(hidden)))
 
 
+class ItemTextTable(nn.Module):
+    """An item table that is a learnt id embedding plus a learnt projection of fixed item text vectors.
+
+    Row 0 is padding (zero). Trained in place of the plain table, then folded into it (`SASRec.fold_item_text`),
+    so a saved model is a plain SASRec whose item table carries what the text taught it.
+    """
+
+    def __init__(self, ids: nn.Embedding, text: torch.Tensor):
+        super().__init__()
+        self.ids = ids
+        padded = torch.cat([torch.zeros(1, text.shape[1], dtype=torch.float32), text.float()])
+        self.register_buffer("text", padded, persistent=False)
+        self.projection = nn.Linear(text.shape[1], ids.embedding_dim, bias=False)
+        nn.init.normal_(self.projection.weight, std=0.02)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.ids.weight + self.projection(self.text)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return F.embedding(inputs, self.weight)
+
+
 class SASRec(nn.Module):
     """Maps a left-padded sequence of item ids (shifted by one; 0 is padding) to next-item scores."""
 
@@ -130,6 +162,25 @@ class SASRec(nn.Module):
         if isinstance(module, nn.Embedding) and module.padding_idx is not None:
             with torch.no_grad():
                 module.weight[module.padding_idx].zero_()
+
+    def add_item_text(self, text: np.ndarray) -> None:
+        """Learn the item table as id embeddings plus a projection of `text` (num_items, dim), L2-normalised."""
+        if text.ndim != 2 or text.shape[0] != self.config.num_items:
+            raise ValueError(
+                f"item text vectors must be ({self.config.num_items}, dim), one row per item, got {tuple(text.shape)}"
+            )
+        if not np.isfinite(text).all():
+            raise ValueError("item text vectors contain NaN or infinite values")
+        vectors = F.normalize(torch.from_numpy(np.asarray(text, dtype=np.float32)), dim=-1)
+        self.item_embeddings = ItemTextTable(self.item_embeddings, vectors)
+        self.config = replace(self.config, item_text_dim=int(text.shape[1]))
+
+    def fold_item_text(self) -> None:
+        """Replace an `ItemTextTable` by the plain table it computes (the same scores, no text needed)."""
+        if isinstance(self.item_embeddings, ItemTextTable):
+            table = self.item_embeddings.weight.detach().clone()
+            table[0] = 0.0
+            self.item_embeddings = nn.Embedding.from_pretrained(table, freeze=False, padding_idx=0)
 
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
         """(batch, length) shifted item ids -> (batch, length, hidden) states; position t sees items <= t."""
@@ -247,15 +298,20 @@ def train_sasrec(
     sequences: Sequence[Sequence[int]],
     config: SASRecConfig,
     validate: Callable[[SASRec], float] | None = None,
+    item_text: np.ndarray | None = None,
 ) -> tuple[SASRec, list[dict]]:
     """Train on full training sequences; `validate(model) -> score` (higher is better) drives early stopping.
 
-    Keeps the weights of the best validation epoch; `config.max_seconds` caps the wall time. Returns the
-    model and a per-epoch log.
+    Keeps the weights of the best validation epoch (with `config.early_stopping` and `validate`, else the last);
+    `config.max_seconds` caps the wall time. `item_text` (num_items, dim) adds text vectors to the item table
+    while training (`SASRec.add_item_text`); the returned model has them folded in. Returns the model and a
+    per-epoch log.
     """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     model = SASRec(config)
+    if item_text is not None:
+        model.add_item_text(item_text)
     inputs, targets = (torch.from_numpy(array) for array in training_windows(sequences, config.max_len))
     if len(inputs) == 0:
         raise ValueError("no training sequence has two or more items")
@@ -277,14 +333,14 @@ def train_sasrec(
         entry = {"epoch": epoch + 1, "loss": total / len(order), "seconds": round(time.perf_counter() - started, 2)}
         if validate is not None:
             entry["validation"] = float(validate(model))
-            if entry["validation"] > best_score:
+            if config.early_stopping and entry["validation"] > best_score:
                 best_score, stale = entry["validation"], 0
                 best_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
             else:
                 stale += 1
         history.append(entry)
         progress.set_postfix({key: round(value, 4) for key, value in entry.items() if key in ("loss", "validation")})
-        if validate is not None and stale >= config.patience:
+        if validate is not None and config.early_stopping and stale >= config.patience:
             logger.info("SASRec: early stop after epoch %d (best validation %.4f)", epoch + 1, best_score)
             break
         if config.max_seconds is not None and time.perf_counter() - started > config.max_seconds:
@@ -292,5 +348,6 @@ def train_sasrec(
             break
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.fold_item_text()
     model.eval()
     return model, history
