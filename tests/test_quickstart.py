@@ -212,6 +212,12 @@ def test_an_item_text_teacher_is_trained_from_the_index_text_vectors(tmp_path):
     assert distillation["teacher"].startswith("SASRec") and "item text vectors (8 dims)" in distillation["teacher"]
     with pytest.raises(ValueError, match="teacher_epochs must be >= 1"):
         QuickstartOptions(teacher_epochs=0)
+    # The flag is refused, before any work, where no teacher would be trained.
+    for overrides in ({"teacher_dir": None}, {"teacher_dir": str(run / "teacher")}):
+        other = QuickstartOptions(**{**options.__dict__, "out": str(tmp_path / "other")})
+        with pytest.raises(ValueError, match="teacher_item_text trains the run's teacher, but this run has none"):
+            run_quickstart(other, evaluation, sft_overrides=overrides)
+        assert not (tmp_path / "other").exists()
 
 
 def test_sft_overrides_of_options_the_workflow_sets_are_refused_before_any_work(tmp_path):

@@ -153,6 +153,11 @@ def run_quickstart(
     preset = resolve_preset(options.preset)
     # A distilling preset learns from this run's SASRec, unless the caller names the teacher (None: no distillation).
     own_teacher = preset_distils(preset) and "teacher_dir" not in (sft_overrides or {})
+    if options.teacher_item_text and not own_teacher:
+        raise ValueError(
+            "teacher_item_text trains the run's teacher, but this run has none to train: the preset "
+            f"{preset.name} sets no teacher_dir, or sft_overrides names the teacher"
+        )
     teacher_dir = None
     if own_teacher:
         teacher_dir = out / "teacher" if options.teacher_item_text else baseline_dir / "sasrec"
