@@ -317,6 +317,8 @@ def train_sasrec(
         raise ValueError("no training sequence has two or more items")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     best_score, best_state, stale, history = -math.inf, None, 0, []
+    # Without validation, or with early stopping off, every epoch runs and the last one is kept.
+    stopping = validate is not None and config.early_stopping
     started = time.perf_counter()
     progress = tqdm(range(config.max_epochs), desc="SASRec", unit="epoch")
     for epoch in progress:
@@ -333,14 +335,14 @@ def train_sasrec(
         entry = {"epoch": epoch + 1, "loss": total / len(order), "seconds": round(time.perf_counter() - started, 2)}
         if validate is not None:
             entry["validation"] = float(validate(model))
-            if config.early_stopping and entry["validation"] > best_score:
-                best_score, stale = entry["validation"], 0
-                best_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
-            else:
-                stale += 1
+        if stopping and entry["validation"] > best_score:
+            best_score, stale = entry["validation"], 0
+            best_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+        elif stopping:
+            stale += 1
         history.append(entry)
         progress.set_postfix({key: round(value, 4) for key, value in entry.items() if key in ("loss", "validation")})
-        if validate is not None and config.early_stopping and stale >= config.patience:
+        if stale >= config.patience:
             logger.info("SASRec: early stop after epoch %d (best validation %.4f)", epoch + 1, best_score)
             break
         if config.max_seconds is not None and time.perf_counter() - started > config.max_seconds:
